@@ -1,0 +1,3 @@
+from netcalc.cli import main
+
+main()

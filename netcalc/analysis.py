@@ -1,0 +1,116 @@
+"""Per-layer and total numbers for a resolved graph (contract §3–§5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from netcalc import rf
+from netcalc.graph import Graph, build_graph
+from netcalc.layers import Node
+from netcalc.spec import load_spec
+
+FLOAT32_BYTES = 4
+
+
+@dataclass
+class LayerRF:
+    size: list[int | None]
+    jump: list[Fraction]
+    start: list[Fraction | None]
+    fields: list  # the exact per-axis rf.Field, for explain and tests
+
+
+@dataclass
+class LayerResult:
+    node: Node
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    rf: LayerRF | None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def type(self) -> str:
+        return self.node.kind.name
+
+    @property
+    def output(self) -> tuple[int, ...]:
+        return self.node.out_shape
+
+    @property
+    def activation_bytes(self) -> int:
+        out = 1
+        for s in self.output:
+            out *= s
+        return out * FLOAT32_BYTES
+
+
+@dataclass
+class Analysis:
+    graph: Graph
+    layers: list[LayerResult]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.graph.spec.name
+
+    def total(self, metric: str) -> int:
+        return sum(getattr(layer, metric) for layer in self.layers)
+
+    @property
+    def activation_bytes(self) -> int:
+        """float32 bytes of every layer's output, for one sample (contract `limits.activations`)."""
+        return sum(layer.activation_bytes for layer in self.layers)
+
+    @property
+    def final_rf(self) -> int | None:
+        """The largest rf size of the last layer that still has spatial dims."""
+        for layer in reversed(self.layers):
+            if layer.rf is not None:
+                sizes = [s for s in layer.rf.size if s is not None]
+                return max(sizes) if sizes else None
+        return None
+
+    def layer(self, name: str) -> LayerResult:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+def analyze_graph(graph: Graph) -> Analysis:
+    fields = {"input": [rf.Field.identity() for _ in graph.input_shape[1:]] or None}
+    results, warnings = [], []
+    for node in graph.nodes:
+        kind = node.kind
+        in_fields = [fields[name] for name in node.inputs]
+        try:
+            out_fields = kind.receptive_field(node, in_fields)
+        except rf.MisalignedFields as exc:
+            warnings.append(f"layer '{node.name}': receptive fields of its inputs advance by different "
+                            f"strides ({exc}); rf is not reported from here on")
+            out_fields = None
+        if len(node.out_shape) < 2:
+            out_fields = None
+        fields[node.name] = out_fields
+        results.append(LayerResult(node, kind.count_params(node), kind.count_buffers(node),
+                                   kind.count_macs(node), kind.count_flops(node),
+                                   _layer_rf(out_fields, node.spatial_out)))
+    return Analysis(graph, results, warnings)
+
+
+def _layer_rf(fields, spatial_out) -> LayerRF | None:
+    if fields is None:
+        return None
+    return LayerRF([f.size(n) for f, n in zip(fields, spatial_out)], [f.jump for f in fields],
+                   [f.start() for f in fields], list(fields))
+
+
+def analyze_file(path) -> Analysis:
+    return analyze_graph(build_graph(load_spec(path)))

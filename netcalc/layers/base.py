@@ -1,0 +1,141 @@
+"""The layer registry: one `LayerType` object per layer type holds everything about it —
+parameters, shape rule, counts, receptive-field rule and (for the executor) its kernels.
+
+Subclasses override only what differs from these defaults: one input, no parameters, output
+shape equal to the input shape, zero params/MACs, pointwise receptive field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+from netcalc.errors import Loc, SpecError, did_you_mean
+from netcalc.params import Param
+
+REGISTRY: dict[str, "LayerType"] = {}
+ALIASES: dict[str, str] = {}
+
+
+@dataclass
+class Node:
+    """One primitive layer of a resolved network."""
+
+    name: str
+    kind: "LayerType"
+    params: dict
+    inputs: list[str]
+    in_shapes: list[tuple[int, ...]]
+    loc: Loc | None = None
+    out_shape: tuple[int, ...] = ()
+    raw: dict | None = None  # the spec's own parameter mapping, for located errors
+    extra: dict = field(default_factory=dict)  # derived geometry cached by configure()
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.in_shapes[0]
+
+    @property
+    def spatial_in(self) -> tuple[int, ...]:
+        return self.in_shapes[0][1:]
+
+    @property
+    def spatial_out(self) -> tuple[int, ...]:
+        return self.out_shape[1:]
+
+    def param_loc(self, name: str) -> Loc | None:
+        loc_of = getattr(self.raw, "loc_of", None)
+        if loc_of is not None:
+            for key in self.raw:
+                if key == name or key in self.kind.param(name).aliases:
+                    return loc_of(key)
+        return self.loc
+
+
+class LayerType:
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    summary: str = ""
+    min_inputs = 1
+    max_inputs = 1
+    needs_spatial = False  # the input must have spatial dims ([C, L], [C, H, W], …)
+    needs_flat = False  # the input must be a flat vector [F]
+    macs_rule = "0"
+    flops_rule = "0"
+    params_rule = "0"
+
+    # ---- spec ----
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    def configure(self, node: Node) -> None:
+        """Cross-parameter checks and derived geometry (stored in node.extra)."""
+
+    # ---- shape and counts (contract §4) ----
+    def output_shape(self, node: Node) -> tuple[int, ...]:
+        return node.in_shape
+
+    def count_params(self, node: Node) -> int:
+        return 0
+
+    def count_buffers(self, node: Node) -> int:
+        return 0
+
+    def count_macs(self, node: Node) -> int:
+        return 0
+
+    def count_flops(self, node: Node) -> int:
+        return 0
+
+    # ---- receptive field (contract §5) ----
+    def axis_maps(self, node: Node):
+        """Per spatial axis, the window.AxisMap this layer reads through; None = pointwise."""
+        return None
+
+    def receptive_field(self, node: Node, in_fields: list):
+        """Per-axis rf.Field list of the output, or None once the tensor is flat."""
+        from netcalc import rf
+
+        if len(node.out_shape) < 2 or in_fields[0] is None:
+            return None
+        maps = self.axis_maps(node)
+        if maps is None:
+            return in_fields[0]
+        return [rf.through(f, m) for f, m in zip(in_fields[0], maps)]
+
+    # ---- executor (weights in PyTorch names and layouts) ----
+    def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"<layer type {self.name}>"
+
+
+def register(cls_or_obj):
+    """Add a layer type (class or instance) to the registry under its name and aliases."""
+    obj = cls_or_obj() if isinstance(cls_or_obj, type) else cls_or_obj
+    for key in (obj.name, *obj.aliases):
+        if key in REGISTRY or key in ALIASES:
+            raise RuntimeError(f"layer type {key!r} registered twice")
+    REGISTRY[obj.name] = obj
+    for alias in obj.aliases:
+        ALIASES[alias] = obj.name
+    return cls_or_obj
+
+
+def lookup(type_name, loc: Loc | None = None) -> LayerType:
+    from netcalc.layers import load_all
+
+    load_all()
+    if not isinstance(type_name, str):
+        raise SpecError(f"a layer type must be a name, got {type_name!r}", loc)
+    key = ALIASES.get(type_name, type_name)
+    if key not in REGISTRY:
+        raise SpecError(f"unknown layer type '{type_name}'"
+                        f"{did_you_mean(type_name, [*REGISTRY, *ALIASES])}", loc)
+    return REGISTRY[key]
+
+
+def elements(shape) -> int:
+    return prod(shape)

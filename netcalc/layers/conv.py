@@ -1,0 +1,181 @@
+"""Convolutions: conv (dilated, grouped), depthwise, conv_transpose, and the separable composite."""
+
+from __future__ import annotations
+
+from math import prod
+
+from netcalc import window
+from netcalc.errors import SpecError
+from netcalc.layers.base import LayerType, Node, register
+from netcalc.params import Param
+
+KERNEL = Param("kernel", "dims", aliases=("kernel_size",), minimum=1, doc="window size")
+STRIDE = Param("stride", "dims", 1, minimum=1)
+PADDING = Param("padding", "padding", 0, doc="int, per-dim list, [before, after] pairs, same, valid")
+DILATION = Param("dilation", "dims", 1, minimum=1)
+BIAS = Param("bias", "bool", True)
+OUT = Param("out", "int", aliases=("out_channels",), minimum=1, doc="output channels")
+GROUPS = Param("groups", "int", 1, minimum=1)
+MULTIPLIER = Param("multiplier", "int", 1, aliases=("depth_multiplier",), minimum=1)
+
+
+class Conv(LayerType):
+    name = "conv"
+    summary = "convolution (cross-correlation, PyTorch's Conv1d/2d/3d)"
+    params = (OUT, KERNEL, STRIDE, PADDING, DILATION, GROUPS, BIAS)
+    needs_spatial = True
+    params_rule = "C_out·(C_in/g)·Πk (+ C_out bias)"
+    macs_rule = "C_out · Π(out spatial) · (C_in/g) · Πk"
+    flops_rule = "per output a dot product of n = C_in/g·Πk terms: 2n − 1, + 1 with bias"
+
+    def channels(self, node: Node) -> tuple[int, int, int]:
+        """(C_in, C_out, groups)."""
+        return node.in_shape[0], node.params["out"], node.params["groups"]
+
+    def configure(self, node: Node) -> None:
+        p = node.params
+        c_in, c_out, groups = self.channels(node)
+        for what, count in (("input channels", c_in), ("output channels", c_out)):
+            if count % groups:
+                raise SpecError(f"groups={groups} does not divide the {count} {what}").located(node.param_loc("groups"))
+        node.extra["pads"] = window.resolve_padding(p["padding"], p["kernel"], p["stride"], p["dilation"], self.name)
+
+    def output_shape(self, node: Node):
+        p, pads = node.params, node.extra["pads"]
+        sizes = tuple(window.sliding_output_size(n, k, s, d, pad)
+                      for n, k, s, d, pad in zip(node.spatial_in, p["kernel"], p["stride"], p["dilation"], pads))
+        return (self.channels(node)[1], *sizes)
+
+    def dot_length(self, node: Node) -> int:
+        c_in, _, groups = self.channels(node)
+        return c_in // groups * prod(node.params["kernel"])
+
+    def count_params(self, node: Node) -> int:
+        c_out = self.channels(node)[1]
+        return c_out * self.dot_length(node) + (c_out if node.params["bias"] else 0)
+
+    def count_macs(self, node: Node) -> int:
+        # contract §4: C_out · Π(out spatial) · (C_in/g) · Πk
+        return prod(node.out_shape) * self.dot_length(node)
+
+    def count_flops(self, node: Node) -> int:
+        # n multiplies + (n − 1) adds per output, + 1 add for the bias
+        return prod(node.out_shape) * (2 * self.dot_length(node) - 1 + node.params["bias"])
+
+    def axis_maps(self, node: Node):
+        p = node.params
+        return [window.sliding_map(k, s, d, pad[0])
+                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+
+    def weight_shapes(self, node: Node):
+        c_in, c_out, groups = self.channels(node)
+        shapes = {"weight": (c_out, c_in // groups, *node.params["kernel"])}
+        if node.params["bias"]:
+            shapes["bias"] = (c_out,)
+        return shapes
+
+
+class Depthwise(Conv):
+    name = "depthwise"
+    aliases = ("dwconv",)
+    summary = "depthwise conv: groups = C_in, C_out = C_in × multiplier"
+    params = (KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS)
+    params_rule = "C_in·multiplier·Πk (+ C_in·multiplier bias)"
+    macs_rule = "C_out · Π(out spatial) · Πk"
+
+    def channels(self, node: Node):
+        c_in = node.in_shape[0]
+        return c_in, c_in * node.params["multiplier"], c_in
+
+
+class ConvTranspose(Conv):
+    name = "conv_transpose"
+    aliases = ("deconv",)
+    summary = "transposed convolution (PyTorch's ConvTranspose1d/2d/3d)"
+    params = (OUT, KERNEL, STRIDE, PADDING, Param("output_padding", "dims", 0, minimum=0), DILATION, GROUPS, BIAS)
+    params_rule = "C_in·(C_out/g)·Πk (+ C_out bias)"
+    macs_rule = "C_in · Π(in spatial) · (C_out/g) · Πk — the products actually formed"
+    flops_rule = ("Σ over outputs of (2n − 1) for the n ≥ 1 products landing on it, + 1 per output with bias; "
+                  "products landing in cropped padding count in MACs only")
+
+    def configure(self, node: Node) -> None:
+        p = node.params
+        if p["padding"] == "same":
+            raise SpecError("padding 'same' is not defined for conv_transpose (as in PyTorch)").located(
+                node.param_loc("padding"))
+        super().configure(node)
+        for op, s, d in zip(p["output_padding"], p["stride"], p["dilation"]):
+            if op >= max(s, d):
+                raise SpecError(f"output_padding {op} must be smaller than stride or dilation "
+                                f"(as in PyTorch)").located(node.param_loc("output_padding"))
+
+    def output_shape(self, node: Node):
+        p, pads = node.params, node.extra["pads"]
+        sizes = tuple(window.transposed_output_size(n, k, s, d, pad, op) for n, k, s, d, pad, op in
+                      zip(node.spatial_in, p["kernel"], p["stride"], p["dilation"], pads, p["output_padding"]))
+        return (p["out"], *sizes)
+
+    def count_params(self, node: Node) -> int:
+        c_in, c_out, groups = self.channels(node)
+        return c_in * (c_out // groups) * prod(node.params["kernel"]) + (c_out if node.params["bias"] else 0)
+
+    def count_macs(self, node: Node) -> int:
+        # contract §4: input-based, C_in · Π(in spatial) · (C_out/g) · Πk
+        c_in, c_out, groups = self.channels(node)
+        return c_in * prod(node.spatial_in) * (c_out // groups) * prod(node.params["kernel"])
+
+    def count_flops(self, node: Node) -> int:
+        # An output reached by n = (C_in/g)·Π(per-axis landings) products costs 2n − 1. Landings
+        # factor over axes, so sum per axis and multiply instead of visiting every output.
+        c_in, c_out, groups = self.channels(node)
+        landed = reached = 1
+        for amap, n_in, n_out in zip(self.axis_maps(node), node.spatial_in, node.spatial_out):
+            counts = window.landing_counts(n_in, n_out, amap)
+            landed *= sum(counts)
+            reached *= sum(1 for c in counts if c)
+        flops = c_out * (2 * (c_in // groups) * landed - reached)
+        return flops + (prod(node.out_shape) if node.params["bias"] else 0)
+
+    def axis_maps(self, node: Node):
+        p = node.params
+        return [window.transposed_map(k, s, d, pad[0])
+                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+
+    def weight_shapes(self, node: Node):
+        c_in, c_out, groups = self.channels(node)
+        shapes = {"weight": (c_in, c_out // groups, *node.params["kernel"])}
+        if node.params["bias"]:
+            shapes["bias"] = (c_out,)
+        return shapes
+
+
+class Separable(LayerType):
+    """A composite: `<name>.depthwise` then a 1×1 `<name>.pointwise`; not counted as conv/depthwise."""
+
+    name = "separable"
+    summary = "depthwise then 1×1 pointwise conv (listed as <name>.depthwise and <name>.pointwise)"
+    params = (OUT, KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS)
+    needs_spatial = True
+    composite = True
+    params_rule = "as its depthwise + pointwise parts"
+    macs_rule = flops_rule = params_rule
+
+    def expand(self, raw: dict) -> list[tuple[str, str, dict]]:
+        """The inner layers as (suffix, type, raw parameters); parameter names are checked by the
+        caller against `params` first."""
+        canon = {}
+        for key, value in (raw or {}).items():
+            for p in self.params:
+                if key == p.name or key in p.aliases:
+                    canon[p.name] = (key, value)
+        depthwise = {key: value for name, (key, value) in canon.items() if name != "out"}
+        pointwise = {"kernel": 1}
+        for name in ("out", "bias"):
+            if name in canon:
+                key, value = canon[name]
+                pointwise[key] = value
+        return [("depthwise", "depthwise", depthwise), ("pointwise", "conv", pointwise)]
+
+
+for layer_type in (Conv, Depthwise, ConvTranspose, Separable):
+    register(layer_type)

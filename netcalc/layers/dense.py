@@ -1,0 +1,49 @@
+"""Fully connected layers and flattening."""
+
+from __future__ import annotations
+
+from math import prod
+
+from netcalc.errors import SpecError
+from netcalc.layers.base import LayerType, Node, register
+from netcalc.params import Param
+
+
+@register
+class Linear(LayerType):
+    name = "linear"
+    aliases = ("fc", "dense")
+    summary = "fully connected layer on a flat vector [F]"
+    params = (Param("out", "int", aliases=("out_features",), minimum=1), Param("bias", "bool", True))
+    needs_flat = True
+    params_rule = "in·out (+ out bias: one per output, not one per layer)"
+    macs_rule = "in · out"
+    flops_rule = "(2·in − 1)·out without bias, 2·in·out with bias"
+
+    def output_shape(self, node: Node):
+        return (node.params["out"],)
+
+    def count_params(self, node: Node) -> int:
+        return node.in_shape[0] * node.params["out"] + (node.params["bias"] and node.params["out"])
+
+    def count_macs(self, node: Node) -> int:
+        return node.in_shape[0] * node.params["out"]
+
+    def count_flops(self, node: Node) -> int:
+        # per output: in multiplies, in − 1 adds, + 1 bias add
+        return (2 * node.in_shape[0] - 1 + node.params["bias"]) * node.params["out"]
+
+    def weight_shapes(self, node: Node):
+        shapes = {"weight": (node.params["out"], node.in_shape[0])}
+        if node.params["bias"]:
+            shapes["bias"] = (node.params["out"],)
+        return shapes
+
+
+@register
+class Flatten(LayerType):
+    name = "flatten"
+    summary = "[C, …] → [C·…]"
+
+    def output_shape(self, node: Node):
+        return (prod(node.in_shape),)

@@ -1,0 +1,82 @@
+"""Layers that act on each position independently: activations, batchnorm, dropout, lrn,
+softmax over channels, identity. Their receptive field is their input's."""
+
+from __future__ import annotations
+
+from math import prod
+
+from netcalc.layers.base import LayerType, Node, register
+from netcalc.params import Param
+
+
+class Elementwise(LayerType):
+    flops_per_element = 0
+
+    @property
+    def flops_rule(self) -> str:
+        return f"{self.flops_per_element} per element"
+
+    def count_flops(self, node: Node) -> int:
+        return self.flops_per_element * prod(node.out_shape)
+
+
+def elementwise(name: str, flops_per_element: int, summary: str, params=(), cls=Elementwise):
+    """Register an element-wise layer type with a per-element FLOP cost."""
+    return register(type(name.title().replace("_", ""), (cls,), {
+        "name": name, "flops_per_element": flops_per_element, "summary": summary, "params": params}))
+
+
+# contract §4: FLOPs per element
+elementwise("relu", 1, "max(x, 0): one compare")
+elementwise("relu6", 2, "min(max(x, 0), 6): two compares")
+elementwise("leaky_relu", 2, "x if x > 0 else 0.01·x: compare, multiply")
+elementwise("sigmoid", 4, "1 / (1 + exp(−x))")
+elementwise("tanh", 5, "tanh(x)")
+elementwise("silu", 5, "x · sigmoid(x)")
+elementwise("gelu", 5, "x · Φ(x), exact (erf)")
+elementwise("hardswish", 5, "x · relu6(x + 3) / 6")
+elementwise("identity", 0, "passes its input through")
+elementwise("dropout", 0, "identity at inference",
+            params=(Param("p", "float", 0.5, minimum=0),))
+
+
+@register
+class BatchNorm(Elementwise):
+    name = "batchnorm"
+    summary = "batch normalisation, inference form x·a + b per channel"
+    params = (Param("eps", "float", 1e-5, minimum=0), Param("momentum", "float", 0.1, minimum=0))
+    flops_per_element = 2
+    params_rule = "2C (scale, shift); buffers 2C (running mean, variance)"
+
+    def count_params(self, node: Node) -> int:
+        return 2 * node.in_shape[0]
+
+    def count_buffers(self, node: Node) -> int:
+        return 2 * node.in_shape[0]
+
+    def weight_shapes(self, node: Node):
+        c = (node.in_shape[0],)
+        return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
+
+
+@register
+class LRN(Elementwise):
+    name = "lrn"
+    summary = "local response normalisation across channels (PyTorch's LocalResponseNorm)"
+    params = (Param("size", "int", minimum=1), Param("alpha", "float", 1e-4, minimum=0),
+              Param("beta", "float", 0.75, minimum=0), Param("k", "float", 1.0, minimum=0))
+    flops_rule = "2·size + 3 per element"
+
+    def count_flops(self, node: Node) -> int:
+        return (2 * node.params["size"] + 3) * prod(node.out_shape)
+
+
+@register
+class Softmax(LayerType):
+    name = "softmax"
+    summary = "softmax over channels (over the features of a flat vector)"
+    flops_rule = "3C − 1 per position (C exps, C − 1 adds, C divides)"
+
+    def count_flops(self, node: Node) -> int:
+        channels = node.in_shape[0]
+        return (3 * channels - 1) * prod(node.in_shape[1:])

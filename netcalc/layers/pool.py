@@ -1,0 +1,129 @@
+"""Pooling: max/avg (sliding windows), global, adaptive, and SPP."""
+
+from __future__ import annotations
+
+from math import prod
+
+from netcalc import window
+from netcalc.errors import SpecError
+from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.conv import DILATION, KERNEL, PADDING
+from netcalc.params import Param
+
+POOL_STRIDE = Param("stride", "dims", None, minimum=1, doc="defaults to kernel")
+CEIL_MODE = Param("ceil_mode", "bool", False)
+
+
+class Pool(LayerType):
+    """Sliding-window pooling; the shape and receptive field share window.py with conv."""
+
+    needs_spatial = True
+    macs_rule = "0"
+    flops_rule = "Πk per output (whatever the padding or ceil_mode)"
+
+    def geometry(self, node: Node):
+        """(kernel, stride, dilation) per axis."""
+        p = node.params
+        dilation = p.get("dilation") or (1,) * len(p["kernel"])
+        return p["kernel"], p["stride"] or p["kernel"], dilation
+
+    def configure(self, node: Node) -> None:
+        kernel, stride, dilation = self.geometry(node)
+        pads = window.resolve_padding(node.params["padding"], kernel, stride, dilation, self.name)
+        for k, d, pad in zip(kernel, dilation, pads):
+            # PyTorch rejects windows that could lie wholly in padding
+            if max(pad) > window.effective_kernel(k, d) // 2:
+                raise SpecError(f"padding {max(pad)} is more than half the window "
+                                f"({window.effective_kernel(k, d)}); PyTorch rejects this").located(
+                    node.param_loc("padding"))
+        node.extra["pads"] = pads
+
+    def output_shape(self, node: Node):
+        kernel, stride, dilation = self.geometry(node)
+        sizes = tuple(window.sliding_output_size(n, k, s, d, pad, node.params["ceil_mode"])
+                      for n, k, s, d, pad in zip(node.spatial_in, kernel, stride, dilation, node.extra["pads"]))
+        return (node.in_shape[0], *sizes)
+
+    def count_flops(self, node: Node) -> int:
+        # contract §4: the seed's k²·H_out·W_out·C, generalised to Πk per output
+        return prod(node.out_shape) * prod(node.params["kernel"])
+
+    def axis_maps(self, node: Node):
+        kernel, stride, dilation = self.geometry(node)
+        return [window.sliding_map(k, s, d, pad[0])
+                for k, s, d, pad in zip(kernel, stride, dilation, node.extra["pads"])]
+
+
+@register
+class MaxPool(Pool):
+    name = "maxpool"
+    summary = "max pooling (PyTorch's MaxPool1d/2d/3d)"
+    params = (KERNEL, POOL_STRIDE, PADDING, DILATION, CEIL_MODE)
+
+
+@register
+class AvgPool(Pool):
+    name = "avgpool"
+    summary = "average pooling (PyTorch's AvgPool1d/2d/3d)"
+    params = (KERNEL, POOL_STRIDE, PADDING, CEIL_MODE, Param("count_include_pad", "bool", True))
+
+
+class AdaptivePool(LayerType):
+    """Pooling into PyTorch's adaptive bins [⌊o·n/m⌋, ⌈(o+1)·n/m⌉) per axis."""
+
+    needs_spatial = True
+    flops_rule = "the size of each output's actual bin, summed over outputs"
+
+    def target(self, node: Node) -> tuple[int, ...]:
+        return node.params["out"]
+
+    def output_shape(self, node: Node):
+        return (node.in_shape[0], *self.target(node))
+
+    def count_flops(self, node: Node) -> int:
+        return node.in_shape[0] * bin_elements(node.spatial_in, self.target(node))
+
+    def axis_maps(self, node: Node):
+        return [window.adaptive_map(n, m) for n, m in zip(node.spatial_in, self.target(node))]
+
+
+def bin_elements(spatial_in, spatial_out) -> int:
+    """Σ over outputs of their bin's size; bins are products of per-axis intervals."""
+    total = 1
+    for n, m in zip(spatial_in, spatial_out):
+        total *= sum(end - start for start, end in (window.adaptive_bin(o, n, m) for o in range(m)))
+    return total
+
+
+class GlobalPool(AdaptivePool):
+    flops_rule = "one per input element"
+
+    def target(self, node: Node):
+        return (1,) * len(node.spatial_in)
+
+
+ADAPTIVE_OUT = Param("out", "dims", aliases=("output_size",), minimum=1, doc="output size per spatial dim")
+
+for _mode in ("avg", "max"):
+    register(type(f"Global{_mode.title()}Pool", (GlobalPool,), {
+        "name": f"global_{_mode}pool", "summary": f"global {_mode} pooling → [C, 1, …]"}))
+    register(type(f"Adaptive{_mode.title()}Pool", (AdaptivePool,), {
+        "name": f"adaptive_{_mode}pool", "params": (ADAPTIVE_OUT,),
+        "summary": f"adaptive {_mode} pooling (PyTorch's AdaptiveAvg/MaxPool)"}))
+
+
+@register
+class SPP(LayerType):
+    name = "spp"
+    summary = "spatial pyramid pooling: adaptive bins per level, flattened channel-first, concatenated"
+    params = (Param("levels", "levels", doc="e.g. [1, 2, 4]"), Param("mode", "choice", "max", choices=("max", "avg")))
+    needs_spatial = True
+    flops_rule = "the size of each output's actual bin, summed over outputs (all levels)"
+
+    def output_shape(self, node: Node):
+        ndim = len(node.spatial_in)
+        return (node.in_shape[0] * sum(n ** ndim for n in node.params["levels"]),)
+
+    def count_flops(self, node: Node) -> int:
+        ndim = len(node.spatial_in)
+        return sum(node.in_shape[0] * bin_elements(node.spatial_in, (n,) * ndim) for n in node.params["levels"])

@@ -1,0 +1,54 @@
+"""Upsampling (nearest, and linear / bilinear / trilinear with align_corners=False)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import floor, prod
+
+from netcalc import window
+from netcalc.errors import SpecError
+from netcalc.layers.base import LayerType, Node, register
+from netcalc.params import Param
+
+
+@register
+class Upsample(LayerType):
+    name = "upsample"
+    summary = "upsampling by `scale` or to `size` (PyTorch's Upsample / interpolate)"
+    params = (Param("scale", "scale", None, aliases=("scale_factor",)),
+              Param("size", "dims", None, minimum=1),
+              Param("mode", "choice", "nearest", choices=("nearest", "linear")))
+    needs_spatial = True
+    flops_rule = "nearest 0; linear 2^(d+1) − 1 per output element"
+
+    def configure(self, node: Node) -> None:
+        p = node.params
+        if (p["scale"] is None) == (p["size"] is None):
+            raise SpecError("upsample needs exactly one of 'scale' or 'size'").located(node.loc)
+
+    def output_shape(self, node: Node):
+        p = node.params
+        if p["size"] is not None:
+            return (node.in_shape[0], *p["size"])
+        sizes = tuple(floor(n * s) for n, s in zip(node.spatial_in, p["scale"]))  # PyTorch floors n·scale
+        if min(sizes) < 1:
+            raise SpecError(f"scale {[str(s) for s in p['scale']]} shrinks the input "
+                            f"{list(node.spatial_in)} to nothing").located(node.param_loc("scale"))
+        return (node.in_shape[0], *sizes)
+
+    def ratios(self, node: Node) -> list[Fraction]:
+        """Input step per output step: 1/scale when a scale is given (PyTorch uses the scale
+        itself), else in/out."""
+        if node.params["scale"] is not None:
+            return [1 / s for s in node.params["scale"]]
+        return [Fraction(n, m) for n, m in zip(node.spatial_in, node.spatial_out)]
+
+    def count_flops(self, node: Node) -> int:
+        if node.params["mode"] == "nearest":
+            return 0
+        # per output: 2^d weighted terms → 2^d multiplies + 2^d − 1 adds
+        return (2 ** (len(node.spatial_out) + 1) - 1) * prod(node.out_shape)
+
+    def axis_maps(self, node: Node):
+        make = window.nearest_map if node.params["mode"] == "nearest" else window.linear_map
+        return [make(r) for r in self.ratios(node)]

@@ -1,0 +1,129 @@
+"""Sliding-window arithmetic shared by every windowed layer (conv, pooling, transposed conv,
+adaptive pooling, upsampling): output sizes, padding resolution, and the per-axis index maps
+that the receptive-field calculus and the FLOP counts are built from.
+
+An `AxisMap` says which input indices each output index reads along one axis: output o reads
+`taps[o % period_out]` shifted by `(o // period_out) * period_in`. Indices are not clipped to
+the tensor: padding positions are part of the lattice (contract §5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import ceil, floor, gcd
+
+from netcalc.errors import SpecError
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    period_out: int
+    period_in: int
+    taps: tuple[tuple[int, ...], ...]  # one tuple of input offsets per output residue
+
+    def inputs_of(self, o: int) -> tuple[int, ...]:
+        q, r = divmod(o, self.period_out)
+        return tuple(t + q * self.period_in for t in self.taps[r])
+
+
+def effective_kernel(kernel: int, dilation: int) -> int:
+    return dilation * (kernel - 1) + 1
+
+
+def resolve_padding(padding, kernel, stride, dilation, layer_type: str):
+    """Turn a parsed `padding` value into one (before, after) pair per axis.
+
+    `same` follows PyTorch: stride 1 only; total d·(k−1), an odd total puts the extra one after.
+    """
+    if padding == "valid":
+        return tuple((0, 0) for _ in kernel)
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise SpecError(f"padding 'same' needs stride 1 (as in PyTorch); {layer_type} has stride {list(stride)}")
+        pairs = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pairs.append((total // 2, total - total // 2))
+        return tuple(pairs)
+    return tuple(padding)
+
+
+def sliding_output_size(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
+                        ceil_mode: bool = False) -> int:
+    """PyTorch's conv/pool rule: ⌊(n + pads − d·(k−1) − 1) / s⌋ + 1 (⌈⌉ with ceil_mode, dropping a
+    last window that would start in the right padding). Raises when no window fits."""
+    span = n + pad[0] + pad[1] - effective_kernel(kernel, dilation)
+    if span < 0:
+        raise SpecError(
+            f"input size {n} with padding {list(pad)} is smaller than the "
+            f"{'dilated ' if dilation > 1 else ''}kernel ({effective_kernel(kernel, dilation)}): output would be empty"
+        )
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= n + pad[0]:
+        out -= 1
+    return out
+
+
+def transposed_output_size(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
+                           output_padding: int) -> int:
+    """PyTorch's ConvTranspose rule: (n−1)·s − pads + d·(k−1) + output_padding + 1."""
+    out = (n - 1) * stride - pad[0] - pad[1] + dilation * (kernel - 1) + output_padding + 1
+    if out <= 0:
+        raise SpecError(f"transposed conv output size would be {out} (input {n}, padding {list(pad)}); it must be ≥ 1")
+    return out
+
+
+def sliding_map(kernel: int, stride: int, dilation: int, pad_before: int) -> AxisMap:
+    """Output o reads o·s − p + t·d for t < k."""
+    return AxisMap(1, stride, (tuple(-pad_before + t * dilation for t in range(kernel)),))
+
+
+def transposed_map(kernel: int, stride: int, dilation: int, pad_before: int) -> AxisMap:
+    """Input i adds into output i·s − p + t·d; so output r (mod s) receives i = (r + p − t·d)/s."""
+    taps = []
+    for r in range(stride):
+        taps.append(tuple((r + pad_before - t * dilation) // stride
+                          for t in range(kernel) if (r + pad_before - t * dilation) % stride == 0))
+    return AxisMap(stride, 1, tuple(taps))
+
+
+def adaptive_bin(o: int, n_in: int, n_out: int) -> tuple[int, int]:
+    """PyTorch's adaptive pooling bin: [⌊o·n/m⌋, ⌈(o+1)·n/m⌉)."""
+    return (o * n_in) // n_out, -(-((o + 1) * n_in) // n_out)
+
+
+def adaptive_map(n_in: int, n_out: int) -> AxisMap:
+    g = gcd(n_in, n_out)
+    period_out, period_in = n_out // g, n_in // g
+    taps = []
+    for r in range(period_out):
+        start, end = adaptive_bin(r, n_in, n_out)
+        taps.append(tuple(range(start, end)))
+    return AxisMap(period_out, period_in, tuple(taps))
+
+
+def nearest_map(ratio: Fraction) -> AxisMap:
+    """Nearest upsampling reads ⌊o·ratio⌋, ratio = in/out (or 1/scale)."""
+    period_out, period_in = ratio.denominator, ratio.numerator
+    return AxisMap(period_out, period_in, tuple((floor(r * ratio),) for r in range(period_out)))
+
+
+def linear_map(ratio: Fraction) -> AxisMap:
+    """Linear interpolation (align_corners=False) reads ⌊x⌋ and, unless x is whole, ⌊x⌋+1,
+    with x = (o + ½)·ratio − ½ (unclamped: the lattice continues past the edges)."""
+    period_out, period_in = ratio.denominator, ratio.numerator
+    taps = []
+    for r in range(period_out):
+        x = (r + Fraction(1, 2)) * ratio - Fraction(1, 2)
+        i0 = floor(x)
+        taps.append((i0,) if x == i0 else (i0, i0 + 1))
+    return AxisMap(period_out, period_in, tuple(taps))
+
+
+def landing_counts(n_in: int, n_out: int, amap: AxisMap) -> list[int]:
+    """How many (input, kernel tap) products land on each real output along one axis,
+    counting only inputs that exist (used for transposed-conv FLOPs)."""
+    return [sum(1 for i in amap.inputs_of(o) if 0 <= i < n_in) for o in range(n_out)]

@@ -1,0 +1,136 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Only PyYAML's composer runs (no constructor that can build Python objects); the node
+tree is converted by hand so that every tag is checked against a short allow-list,
+aliases cannot expand without bound, and every mapping and list keeps the line and
+column of its keys and items for error messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from netcalc.errors import Loc, SpecError
+
+MAX_NODES = 1_000_000  # a billion-laughs alias bomb stops here instead of eating memory
+MAX_FILE_BYTES = 16 * 2**20
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+
+
+class YMap(dict):
+    """A dict that knows where it, each key and each value stand in the file."""
+
+    loc: Loc
+    key_locs: dict
+    value_locs: dict
+
+    def loc_of(self, key) -> Loc:
+        return self.value_locs.get(key) or self.key_locs.get(key) or self.loc
+
+
+class YList(list):
+    """A list that knows where it and each item stand in the file."""
+
+    loc: Loc
+    item_locs: list
+
+    def loc_of(self, index: int) -> Loc:
+        return self.item_locs[index] if 0 <= index < len(self.item_locs) else self.loc
+
+
+def loc_of(value, fallback: Loc | None = None) -> Loc | None:
+    return getattr(value, "loc", fallback)
+
+
+def load_yaml_file(path: str | Path):
+    """Read a spec file into YMap/YList/scalars, or raise a located SpecError."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {exc.strerror or exc}", Loc(name, 1, 1)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES // 2**20} MB; not a spec", Loc(name, 1, 1))
+    if b"\x00" in raw:
+        raise SpecError("binary file (contains NUL bytes); expected a YAML spec", Loc(name, 1, 1))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start}); expected a YAML spec", Loc(name, 1, 1)) from None
+    return load_yaml_text(text, name)
+
+
+def load_yaml_text(text: str, name: str = "<string>"):
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Loc(name, mark.line + 1, mark.column + 1) if mark else Loc(name, 1, 1)
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise SpecError(f"malformed YAML: {problem}", loc) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"malformed YAML: {exc}", Loc(name, 1, 1)) from None
+    if node is None:
+        raise SpecError("empty file; a spec needs at least 'input' and 'layers'", Loc(name, 1, 1))
+    return _Converter(name).convert(node)
+
+
+class _Converter:
+    def __init__(self, name: str):
+        self.name = name
+        self.count = 0
+        self._scalars = yaml.SafeLoader("")  # only its scalar resolution is used
+
+    def _loc(self, node) -> Loc:
+        return Loc(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def convert(self, node):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise SpecError(
+                f"YAML expands to more than {MAX_NODES:,} values (aliases nested too deep?)",
+                self._loc(node),
+            )
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag not in _SCALAR_TAGS:
+                raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", self._loc(node))
+            return self._scalars.construct_object(node)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", self._loc(node))
+            out = YList(self.convert(item) for item in node.value)
+            out.loc = self._loc(node)
+            out.item_locs = [self._loc(item) for item in node.value]
+            return out
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _MAP_TAG:
+                raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", self._loc(node))
+            try:
+                self._scalars.flatten_mapping(node)  # YAML merge keys (<<)
+            except yaml.MarkedYAMLError as exc:
+                raise SpecError(f"bad YAML merge key: {exc.problem}", self._loc(node)) from None
+            out = YMap()
+            out.loc = self._loc(node)
+            out.key_locs, out.value_locs = {}, {}
+            for key_node, value_node in node.value:
+                key = self.convert(key_node)
+                if isinstance(key, (list, dict)):
+                    raise SpecError("a mapping key must be a plain value", self._loc(key_node))
+                if key in out:
+                    raise SpecError(f"duplicate key '{key}'", self._loc(key_node))
+                out[key] = self.convert(value_node)
+                out.key_locs[key] = self._loc(key_node)
+                out.value_locs[key] = self._loc(value_node)
+            return out
+        raise SpecError("unsupported YAML node", self._loc(node))
