@@ -108,6 +108,28 @@ class LayerType:
     def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
         return {}
 
+    def forward(self, node: Node, inputs: list, weights: dict, ctx: "RunContext"):
+        """(output, cache) for a batch: inputs are (N, *in_shape) arrays, weights maps the
+        `weight_shapes` keys to arrays. Uses the geometry configure() resolved (node.extra,
+        node.out_shape); never recomputes an output size."""
+        raise NotImplementedError(f"the executor has no kernel for {self.name}")
+
+    def backward(self, node: Node, inputs: list, output, grad_output, weights: dict, cache,
+                 ctx: "RunContext"):
+        """(gradients w.r.t. each input, {weight key: gradient}) of `forward`."""
+        raise NotImplementedError(f"the executor has no backward for {self.name}")
+
+
+@dataclass
+class RunContext:
+    """How the executor runs kernels. `probe` is the receptive-field probe mode (verify --rf):
+    layers whose gradient reaches only part of their window (max pooling routes to one argmax,
+    softmax over one channel has a zero gradient) use an averaging stand-in with the same
+    geometry, so gradient support equals the set of inputs the layer reads."""
+
+    max_workspace_bytes: int = 256 * 2**20
+    probe: bool = False
+
     def __repr__(self) -> str:
         return f"<layer type {self.name}>"
 

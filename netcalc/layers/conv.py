@@ -75,6 +75,32 @@ class Conv(LayerType):
         return shapes
 
 
+    # ---- executor: im2col + GEMM per group (kernels.conv_*) ----
+    def _geometry(self, node: Node):
+        p = node.params
+        return p["stride"], p["dilation"], node.extra["pads"], self.channels(node)[2], node.spatial_out
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        stride, dilation, pads, groups, out_size = self._geometry(node)
+        y = kernels.conv_forward(inputs[0], weights["weight"], weights.get("bias"), stride, dilation,
+                                 pads, groups, out_size, ctx.max_workspace_bytes)
+        return y, None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        stride, dilation, pads, groups, out_size = self._geometry(node)
+        dx, dw, db = kernels.conv_backward(grad_output, inputs[0], weights["weight"], stride, dilation,
+                                           pads, groups, out_size, "bias" in weights,
+                                           ctx.max_workspace_bytes)
+        grads = {"weight": dw}
+        if db is not None:
+            grads["bias"] = db
+        return [dx], grads
+
+
 class Depthwise(Conv):
     name = "depthwise"
     aliases = ("dwconv",)
@@ -147,6 +173,28 @@ class ConvTranspose(Conv):
         if node.params["bias"]:
             shapes["bias"] = (c_out,)
         return shapes
+
+
+    # ---- executor: col2im scatter (kernels.conv_transpose_*) ----
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        stride, dilation, pads, groups, out_size = self._geometry(node)
+        y = kernels.conv_transpose_forward(inputs[0], weights["weight"], weights.get("bias"), stride,
+                                           dilation, pads, groups, out_size, ctx.max_workspace_bytes)
+        return y, None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        stride, dilation, pads, groups, out_size = self._geometry(node)
+        dx, dw, db = kernels.conv_transpose_backward(grad_output, inputs[0], weights["weight"], stride,
+                                                     dilation, pads, groups, out_size, "bias" in weights,
+                                                     ctx.max_workspace_bytes)
+        grads = {"weight": dw}
+        if db is not None:
+            grads["bias"] = db
+        return [dx], grads
 
 
 class Separable(LayerType):

@@ -39,6 +39,20 @@ class Linear(LayerType):
             shapes["bias"] = (node.params["out"],)
         return shapes
 
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.linear_forward(inputs[0], weights["weight"], weights.get("bias")), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        dx, dw, db = kernels.linear_backward(grad_output, inputs[0], weights["weight"], "bias" in weights)
+        grads = {"weight": dw}
+        if db is not None:
+            grads["bias"] = db
+        return [dx], grads
+
 
 @register
 class Flatten(LayerType):
@@ -47,3 +61,13 @@ class Flatten(LayerType):
 
     def output_shape(self, node: Node):
         return (prod(node.in_shape),)
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.flatten_forward(inputs[0]), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return [kernels.flatten_backward(grad_output, inputs[0].shape)], {}

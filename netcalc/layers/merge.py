@@ -38,6 +38,17 @@ class Merge(LayerType):
     def flops_rule(self) -> str:
         return "(inputs − 1) per output element"
 
+    # ---- executor: kernels.<name>_forward / <name>_backward on the list of inputs ----
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return getattr(kernels, f"{self.name}_forward")(inputs), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return getattr(kernels, f"{self.name}_backward")(grad_output, inputs), {}
+
     def receptive_field(self, node: Node, in_fields):
         from netcalc import rf
 

@@ -19,6 +19,17 @@ class Elementwise(LayerType):
     def count_flops(self, node: Node) -> int:
         return self.flops_per_element * prod(node.out_shape)
 
+    # ---- executor: kernels.activation_* under the type's name ----
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.activation_forward(self.name, inputs[0]), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return [kernels.activation_backward(self.name, inputs[0], output, grad_output)], {}
+
 
 def elementwise(name: str, flops_per_element: int, summary: str, params=(), cls=Elementwise):
     """Register an element-wise layer type with a per-element FLOP cost."""
@@ -58,6 +69,20 @@ class BatchNorm(Elementwise):
         c = (node.in_shape[0],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
 
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.batchnorm_forward(inputs[0], weights["weight"], weights["bias"], weights["running_mean"],
+                                         weights["running_var"], node.params["eps"]), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        dx, dw, db = kernels.batchnorm_backward(grad_output, inputs[0], weights["weight"],
+                                                weights["running_mean"], weights["running_var"],
+                                                node.params["eps"])
+        return [dx], {"weight": dw, "bias": db}
+
 
 @register
 class LRN(Elementwise):
@@ -70,6 +95,20 @@ class LRN(Elementwise):
     def count_flops(self, node: Node) -> int:
         return (2 * node.params["size"] + 3) * prod(node.out_shape)
 
+    def _args(self, node: Node):
+        p = node.params
+        return p["size"], p["alpha"], p["beta"], p["k"]
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.lrn_forward(inputs[0], *self._args(node)), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return [kernels.lrn_backward(grad_output, inputs[0], *self._args(node))], {}
+
 
 @register
 class Softmax(LayerType):
@@ -80,3 +119,16 @@ class Softmax(LayerType):
     def count_flops(self, node: Node) -> int:
         channels = node.in_shape[0]
         return (3 * channels - 1) * prod(node.in_shape[1:])
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        if ctx.probe:  # softmax over one channel has a zero gradient; probe as identity
+            return kernels.activation_forward("identity", inputs[0]), None
+        return kernels.activation_forward("softmax", inputs[0]), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        name = "identity" if ctx.probe else "softmax"
+        return [kernels.activation_backward(name, inputs[0], output, grad_output)], {}

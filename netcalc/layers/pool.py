@@ -53,6 +53,30 @@ class Pool(LayerType):
         return [window.sliding_map(k, s, d, pad[0])
                 for k, s, d, pad in zip(kernel, stride, dilation, node.extra["pads"])]
 
+    # ---- executor ----
+    def _probe_weights(self, node: Node, x):
+        """A uniform depthwise kernel with the pool's window: every tap gets gradient (probe mode)."""
+        import numpy as np
+
+        kernel = self.geometry(node)[0]
+        return np.full((x.shape[1], 1, *kernel), 1.0 / prod(kernel), dtype=x.dtype)
+
+    def _probe_forward(self, node, x, ctx):
+        from netcalc import kernels
+
+        _, stride, dilation = self.geometry(node)
+        return kernels.conv_forward(x, self._probe_weights(node, x), None, stride, dilation,
+                                    node.extra["pads"], x.shape[1], node.spatial_out, ctx.max_workspace_bytes)
+
+    def _probe_backward(self, node, x, dy, ctx):
+        from netcalc import kernels
+
+        _, stride, dilation = self.geometry(node)
+        dx, _, _ = kernels.conv_backward(dy, x, self._probe_weights(node, x), stride, dilation,
+                                         node.extra["pads"], x.shape[1], node.spatial_out, False,
+                                         ctx.max_workspace_bytes)
+        return dx
+
 
 @register
 class MaxPool(Pool):
@@ -60,12 +84,42 @@ class MaxPool(Pool):
     summary = "max pooling (PyTorch's MaxPool1d/2d/3d)"
     params = (KERNEL, POOL_STRIDE, PADDING, DILATION, CEIL_MODE)
 
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        if ctx.probe:  # max routes the gradient to one argmax; probe the whole window instead
+            return self._probe_forward(node, inputs[0], ctx), None
+        kernel, stride, dilation = self.geometry(node)
+        return kernels.max_pool_forward(inputs[0], kernel, stride, dilation, node.extra["pads"],
+                                        node.spatial_out)
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        if ctx.probe:
+            return [self._probe_backward(node, inputs[0], grad_output, ctx)], {}
+        return [kernels.max_pool_backward(grad_output, cache, inputs[0].shape)], {}
+
 
 @register
 class AvgPool(Pool):
     name = "avgpool"
     summary = "average pooling (PyTorch's AvgPool1d/2d/3d)"
     params = (KERNEL, POOL_STRIDE, PADDING, CEIL_MODE, Param("count_include_pad", "bool", True))
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        kernel, stride, _ = self.geometry(node)
+        return kernels.avg_pool_forward(inputs[0], kernel, stride, node.extra["pads"], node.spatial_out,
+                                        node.params["count_include_pad"]), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        kernel, stride, _ = self.geometry(node)
+        return [kernels.avg_pool_backward(grad_output, inputs[0].shape, kernel, stride, node.extra["pads"],
+                                          node.spatial_out, node.params["count_include_pad"])], {}
 
 
 class AdaptivePool(LayerType):
@@ -85,6 +139,22 @@ class AdaptivePool(LayerType):
 
     def axis_maps(self, node: Node):
         return [window.adaptive_map(n, m) for n, m in zip(node.spatial_in, self.target(node))]
+
+    @property
+    def mode(self) -> str:
+        return "max" if "max" in self.name else "avg"
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        mode = "avg" if ctx.probe else self.mode  # probe: every bin element gets gradient
+        return kernels.adaptive_pool_forward(inputs[0], node.spatial_out, mode)
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        mode = "avg" if ctx.probe else self.mode
+        return [kernels.adaptive_pool_backward(grad_output, inputs[0], node.spatial_out, mode, cache)], {}
 
 
 def bin_elements(spatial_in, spatial_out) -> int:
@@ -123,6 +193,18 @@ class SPP(LayerType):
     def output_shape(self, node: Node):
         ndim = len(node.spatial_in)
         return (node.in_shape[0] * sum(n ** ndim for n in node.params["levels"]),)
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        mode = "avg" if ctx.probe else node.params["mode"]
+        return kernels.spp_forward(inputs[0], node.params["levels"], mode)
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        mode = "avg" if ctx.probe else node.params["mode"]
+        return [kernels.spp_backward(grad_output, inputs[0], node.params["levels"], mode, cache)], {}
 
     def count_flops(self, node: Node) -> int:
         ndim = len(node.spatial_in)

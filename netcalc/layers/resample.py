@@ -52,3 +52,19 @@ class Upsample(LayerType):
     def axis_maps(self, node: Node):
         make = window.nearest_map if node.params["mode"] == "nearest" else window.linear_map
         return [make(r) for r in self.ratios(node)]
+
+    # ---- executor: separable nearest / linear resize to node.out_shape ----
+    def _scale(self, node: Node):
+        scale = node.params["scale"]
+        return None if scale is None else tuple(float(s) for s in scale)
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.upsample_forward(inputs[0], node.spatial_out, node.params["mode"], self._scale(node)), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return [kernels.upsample_backward(grad_output, inputs[0].shape, node.spatial_out, node.params["mode"],
+                                          self._scale(node))], {}

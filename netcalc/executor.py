@@ -1,0 +1,310 @@
+"""The NumPy reference executor: runs a resolved Graph forward (and backward) on real arrays.
+
+Every kernel lives in its layer type's registry entry (`LayerType.forward/backward`, which call
+netcalc.kernels with the geometry the registry resolved); this module only schedules them:
+
+* forward in file order on a batch (N, *input_shape), float32 by default (float64 for tests);
+  each activation is freed as soon as no later layer reads it (reference counting);
+* backward by a reverse walk over the layers that feed a chosen output element, giving the
+  gradient w.r.t. the input and every weight;
+* weights in PyTorch names and layouts (`<layer>.weight`, `<layer>.bias`, batchnorm
+  `.running_mean`, `.running_var`): seeded random by default, or given and validated;
+* a memory estimate computed from shapes alone, before anything is allocated, and a refusal
+  (SpecError, exit 2) when it exceeds the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import prod
+
+import numpy as np
+
+from netcalc.errors import SpecError
+from netcalc.graph import Graph
+from netcalc.layers.base import Node, RunContext
+
+DEFAULT_WORKSPACE_BYTES = 256 * 2**20
+
+
+# ---------------------------------------------------------------------------
+# Memory
+# ---------------------------------------------------------------------------
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes, or None where there is no such file."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def default_memory_limit() -> int:
+    """Half of the memory available now (4 GiB when unknown)."""
+    avail = available_memory()
+    return avail // 2 if avail else 4 * 2**30
+
+
+@dataclass
+class MemoryEstimate:
+    """Peak bytes of one pass, from shapes alone: the largest sum, over layers, of the live
+    activations, the layer's new output, its workspace (padded input copy + one im2col tile +
+    temporaries), plus the weights and the input."""
+
+    peak: int
+    weights: int
+    activations_peak: int
+    workspace_peak: int
+    peak_layer: str | None
+
+    def __str__(self) -> str:
+        from netcalc.report import human_bytes
+
+        return (f"{human_bytes(self.peak)} (activations {human_bytes(self.activations_peak)}, "
+                f"workspace {human_bytes(self.workspace_peak)}, weights {human_bytes(self.weights)})")
+
+
+def _workspace(node: Node, batch: int, itemsize: int, max_ws: int) -> int:
+    """Upper bound on the scratch memory a layer's forward needs besides its output."""
+    in_bytes = batch * prod(node.in_shape) * itemsize
+    out_bytes = batch * prod(node.out_shape) * itemsize
+    name = node.kind.name
+    if name in ("conv", "depthwise", "conv_transpose", "maxpool", "avgpool"):
+        # padded copy of the input (or of the output-sized scatter buffer), one im2col tile,
+        # a tile's GEMM result, and an index array for max pooling's argmax
+        k = prod(node.params["kernel"])
+        spatial = node.spatial_out if name != "conv_transpose" else node.spatial_in
+        padded = batch * node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in) * itemsize
+        if name == "conv_transpose":
+            padded = batch * node.out_shape[0] * prod(n + 2 * k for n in node.spatial_out) * itemsize
+        cols = batch * max(node.in_shape[0], node.out_shape[0]) * k * prod(spatial) * itemsize
+        extra = 2 * out_bytes if name == "maxpool" else out_bytes
+        return padded + min(cols, max_ws) + extra
+    # element-wise and the rest: a couple of temporaries the size of the input or output
+    return 2 * max(in_bytes, out_bytes)
+
+
+def weight_bytes(graph: Graph, itemsize: int) -> int:
+    return sum(prod(shape) for node in graph.nodes
+               for shape in node.kind.weight_shapes(node).values()) * itemsize
+
+
+def estimate_memory(graph: Graph, batch: int, itemsize: int = 4, keep_all: bool = False,
+                    max_workspace_bytes: int = DEFAULT_WORKSPACE_BYTES) -> MemoryEstimate:
+    """Simulate the forward schedule on shapes: O(layers), allocates nothing.
+
+    keep_all: every activation stays alive (backward passes, `run --save`)."""
+    last_use = _last_use(graph)
+    size = {"input": batch * prod(graph.input_shape) * itemsize}
+    live = size["input"]
+    weights = weight_bytes(graph, itemsize)
+    best = (live + weights, live, 0, None)
+    for i, node in enumerate(graph.nodes):
+        out = batch * prod(node.out_shape) * itemsize
+        if keep_all:
+            out *= 2  # the output and its gradient / a saved copy
+        work = _workspace(node, batch, itemsize, max_workspace_bytes)
+        total = live + out + work + weights
+        if total > best[0]:
+            best = (total, live + out, work, node.name)
+        size[node.name] = out
+        live += out
+        if not keep_all:
+            for name in {*node.inputs}:
+                if last_use.get(name) == i:
+                    live -= size[name]
+    return MemoryEstimate(best[0], weights, best[1], best[2], best[3])
+
+
+def check_memory(graph: Graph, batch: int, itemsize: int, limit: int, keep_all: bool = False) -> MemoryEstimate:
+    """Refuse (SpecError, exit 2) before allocating when the estimate exceeds `limit` bytes."""
+    from netcalc.report import human_bytes
+
+    estimate = estimate_memory(graph, batch, itemsize, keep_all)
+    if estimate.peak > limit:
+        where = f", peaking at layer '{estimate.peak_layer}'" if estimate.peak_layer else ""
+        raise SpecError(f"{graph.spec.path or graph.spec.name}: the reference executor would need about "
+                        f"{estimate} at batch {batch}{where}, above the memory limit {human_bytes(limit)}; "
+                        f"nothing was allocated (raise --max-memory or lower --batch)")
+    return estimate
+
+
+def _last_use(graph: Graph) -> dict[str, int]:
+    last = {}
+    for i, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            last[name] = i
+    return last
+
+
+# ---------------------------------------------------------------------------
+# Weights
+# ---------------------------------------------------------------------------
+
+def expected_weights(graph: Graph) -> dict[str, tuple[int, ...]]:
+    """Every weight array the graph needs: PyTorch name → shape."""
+    return {f"{node.name}.{key}": tuple(shape) for node in graph.nodes
+            for key, shape in node.kind.weight_shapes(node).items()}
+
+
+def random_weights(graph: Graph, seed: int = 0, dtype=np.float32, positive: bool = False) -> dict:
+    """Seeded random weights in PyTorch layout.
+
+    Default: weights N(0, 1/fan_in) (activations keep their scale), small biases, batchnorm
+    scale ≈ 1 and variance in [0.5, 1.5]. positive=True (the rf probe): every weight in
+    [0.5, 1.5]/fan_in and zero biases, so a positive input stays positive and O(1) and no
+    gradient cancels."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for node in graph.nodes:
+        shapes = node.kind.weight_shapes(node)
+        if not shapes:
+            continue
+        if node.kind.name == "batchnorm":
+            c = shapes["weight"]
+            values = {"weight": rng.uniform(0.5, 1.5, c), "bias": rng.normal(0, 0.1, c),
+                      "running_mean": rng.normal(0, 0.1, c), "running_var": rng.uniform(0.5, 1.5, c)}
+            if positive:
+                values["bias"] = np.zeros(c)
+                values["running_mean"] = np.zeros(c)
+            for key, value in values.items():
+                out[f"{node.name}.{key}"] = value.astype(dtype)
+            continue
+        w_shape = shapes["weight"]
+        fan_in = prod(w_shape[1:])
+        if positive:
+            weight = rng.uniform(0.5, 1.5, w_shape) / fan_in
+        else:
+            weight = rng.normal(0.0, 1.0 / np.sqrt(fan_in), w_shape)
+        out[f"{node.name}.weight"] = weight.astype(dtype)
+        if "bias" in shapes:
+            bias = np.zeros(shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
+            out[f"{node.name}.bias"] = bias.astype(dtype)
+    return out
+
+
+def validate_weights(graph: Graph, weights) -> None:
+    """Missing, extra and misshapen arrays are SpecErrors naming the layer and both shapes."""
+    expected = expected_weights(graph)
+    names = set(weights)
+    for name, shape in expected.items():
+        layer = name.rsplit(".", 1)[0]
+        loc = graph.by_name[layer].loc
+        if name not in names:
+            raise SpecError(f"weights: '{name}' is missing (expected shape {list(shape)})", loc, layer)
+        got = tuple(np.shape(weights[name]))
+        if got != shape:
+            raise SpecError(f"weights: '{name}' has shape {list(got)}, expected {list(shape)}", loc, layer)
+    extra = sorted(names - set(expected))
+    if extra:
+        from netcalc.errors import did_you_mean
+
+        raise SpecError(f"weights: unexpected array '{extra[0]}'"
+                        f"{did_you_mean(extra[0], expected)}"
+                        + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+
+
+# ---------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------
+
+@dataclass
+class ForwardResult:
+    shapes: dict[str, tuple[int, ...]]  # per layer, the real array shape without the batch dim
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # kept arrays, by layer name
+    caches: dict = field(default_factory=dict)
+
+
+@dataclass
+class Gradients:
+    input: np.ndarray
+    weights: dict[str, np.ndarray]  # PyTorch names, zero arrays for layers the element ignores
+
+
+class Executor:
+    """Runs a Graph. weights=None → `random_weights(graph, seed, dtype, positive=probe)`."""
+
+    def __init__(self, graph: Graph, weights: dict | None = None, dtype=np.float32, seed: int = 0,
+                 probe: bool = False, max_workspace_bytes: int = DEFAULT_WORKSPACE_BYTES):
+        self.graph = graph
+        self.dtype = np.dtype(dtype)
+        if weights is None:
+            weights = random_weights(graph, seed, self.dtype, positive=probe)
+        else:
+            validate_weights(graph, weights)
+        self.weights = {k: np.asarray(v, dtype=self.dtype) for k, v in weights.items()}
+        self.ctx = RunContext(max_workspace_bytes=max_workspace_bytes, probe=probe)
+
+    def node_weights(self, node: Node) -> dict:
+        return {key: self.weights[f"{node.name}.{key}"] for key in node.kind.weight_shapes(node)}
+
+    def random_input(self, batch: int = 1, seed: int = 0, positive: bool = False) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        shape = (batch, *self.graph.input_shape)
+        x = rng.uniform(0.5, 1.5, shape) if positive else rng.standard_normal(shape)
+        return x.astype(self.dtype)
+
+    def forward(self, x, keep: bool | set = False, on_layer=None, _caches: bool = False) -> ForwardResult:
+        """Run every layer. keep=True keeps every output (a set keeps those names); other
+        activations are freed once their last reader has run. on_layer(node) is called after
+        each layer (progress bars)."""
+        x = np.asarray(x, dtype=self.dtype)
+        expected = tuple(self.graph.input_shape)
+        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+            raise SpecError(f"input has shape {list(x.shape)}, expected [N, {', '.join(map(str, expected))}] "
+                            f"(the batch dim first)")
+        last_use = _last_use(self.graph)
+        live = {"input": x}
+        result = ForwardResult({})
+        for i, node in enumerate(self.graph.nodes):
+            inputs = [live[name] for name in node.inputs]
+            y, cache = node.kind.forward(node, inputs, self.node_weights(node), self.ctx)
+            live[node.name] = y
+            result.shapes[node.name] = tuple(y.shape[1:])
+            if _caches:
+                result.caches[node.name] = cache
+            if keep is True or (keep and node.name in keep):
+                result.outputs[node.name] = y
+            if keep is not True:
+                for name in set(node.inputs):
+                    if last_use.get(name) == i:
+                        del live[name]  # reference counting: nobody reads it any more
+            if on_layer is not None:
+                on_layer(node)
+        return result
+
+    def backward(self, x, fwd: ForwardResult, target: str, grad_output) -> Gradients:
+        """Gradient of sum(grad_output · output[target]) w.r.t. the input and every weight, by a
+        reverse walk over the layers that feed `target`. `fwd` must come from
+        forward(x, keep=True, _caches=True)."""
+        nodes = self.graph.nodes
+        index = {n.name: i for i, n in enumerate(nodes)}
+        grads = {target: np.asarray(grad_output, dtype=self.dtype)}
+        weight_grads = {k: np.zeros_like(v) for k, v in self.weights.items()}
+        values = dict(fwd.outputs, input=np.asarray(x, dtype=self.dtype))
+        for node in reversed(nodes[:index[target] + 1]):
+            dy = grads.pop(node.name, None)
+            if dy is None:
+                continue  # does not feed the target
+            inputs = [values[name] for name in node.inputs]
+            dxs, dws = node.kind.backward(node, inputs, values[node.name], dy, self.node_weights(node),
+                                          fwd.caches.get(node.name), self.ctx)
+            for key, g in dws.items():
+                weight_grads[f"{node.name}.{key}"] += g
+            for name, dx in zip(node.inputs, dxs):
+                grads[name] = dx if name not in grads else grads[name] + dx
+        dinput = grads.get("input")
+        if dinput is None:
+            dinput = np.zeros_like(values["input"])
+        return Gradients(dinput, weight_grads)
+
+    def gradient(self, x, target: str, element: tuple) -> Gradients:
+        """d output[target][element] / d (input, weights); element includes the batch index."""
+        fwd = self.forward(x, keep=True, _caches=True)
+        seed = np.zeros_like(fwd.outputs[target])
+        seed[element] = 1
+        return self.backward(x, fwd, target, seed)
