@@ -20,15 +20,20 @@ class Elementwise(LayerType):
         return self.flops_per_element * prod(node.out_shape)
 
     # ---- executor: kernels.activation_* under the type's name ----
+    def _activation(self, ctx) -> str:
+        # Probe mode (verify --rf): an activation is pointwise, so it cannot change a receptive
+        # field, but saturation (relu6 above 6, tanh far out) could zero a gradient; pass through.
+        return "identity" if ctx.probe else self.name
+
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        return kernels.activation_forward(self.name, inputs[0]), None
+        return kernels.activation_forward(self._activation(ctx), inputs[0]), None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        return [kernels.activation_backward(self.name, inputs[0], output, grad_output)], {}
+        return [kernels.activation_backward(self._activation(ctx), inputs[0], output, grad_output)], {}
 
 
 def elementwise(name: str, flops_per_element: int, summary: str, params=(), cls=Elementwise):

@@ -1,0 +1,169 @@
+"""Receptive fields measured by the executor's own backward pass (`netcalc verify --rf`).
+
+Method. The field of output unit u is the set of input pixels its value depends on, i.e. the
+support of d y[u] / d x. We measure it directly:
+
+1. Enlarge the input by a margin M on both sides of every spatial axis (M = the largest
+   calculated rf size along that axis over layers with local fields, at least 1), so that central units' fields are not
+   clipped by the image border; rebuild the graph and its analysis at that input size.
+2. Run forward in float64 in *probe mode* (RunContext.probe): all weights in [0.5, 1.5]/fan_in
+   with zero biases, batchnorm with zero mean and shift, input in [0.5, 1.5]; max pooling
+   (and adaptive max, spp) is replaced by an average over exactly the same window/bins, and
+   activations and softmax pass values through. So every tap a layer reads carries a strictly
+   positive gradient and nothing cancels; the geometry (kernels, strides, dilations, pads,
+   ceil_mode, bins, interpolation taps) is the registry's own.
+3. For each layer with spatial dims, one backward pass with a batch of one-hot seeds (channel
+   0) at units u0 + k·e_a, k = 0 … 2p_a − 1 along each axis a (p_a = the field's period, 1 on
+   conv/pool chains, > 1 after transposed convs and upsampling). Sample j of the input
+   gradient is unit j's field; its nonzero extent projected on axis a gives [lo, hi].
+4. Measured size = max (hi − lo + 1) over one period; measured jump = (lo(u + p) − lo(u)) / p.
+   Both are compared with the calculated size and jump at the enlarged input (which equal
+   the ones at the spec's own input except for layers whose fields depend on the input size:
+   global/adaptive pooling, upsampling to a fixed size; those rows say so).
+
+A probe whose calculated field reaches past the enlarged input (global pooling: the field is
+the whole input plus padding) cannot be measured unclipped; such layers are reported as
+skipped, never as agreeing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from netcalc.analysis import Analysis, analyze_graph
+from netcalc.errors import SpecError
+from netcalc.graph import build_graph
+
+
+@dataclass
+class RFCheck:
+    layer: str
+    status: str  # "ok", "mismatch", "skipped"
+    measured_size: list | None = None
+    measured_jump: list | None = None
+    expected_size: list | None = None
+    expected_jump: list | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        def nums(values):
+            return None if values is None else [float(v) if isinstance(v, Fraction) else v for v in values]
+
+        return {"layer": self.layer, "status": self.status,
+                "measured": {"size": nums(self.measured_size), "jump": nums(self.measured_jump)},
+                "calculated": {"size": nums(self.expected_size), "jump": nums(self.expected_jump)},
+                "note": self.note}
+
+
+def enlarged_graph(analysis: Analysis):
+    """The graph at an input grown by the largest calculated rf size on each side of each axis."""
+    spec = analysis.graph.spec
+    shape = list(spec.input_shape)
+    margins = []
+    for axis in range(len(shape) - 1):
+        sizes = [layer.rf.size[axis] for layer in analysis.layers
+                 if layer.rf is not None and layer.rf.size[axis] is not None and _local(layer)]
+        margins.append(max([1, *sizes]))
+    big = (shape[0], *(n + 2 * m for n, m in zip(shape[1:], margins)))
+    try:
+        graph = build_graph(dataclasses.replace(spec, input_shape=big))
+    except SpecError:  # e.g. a fixed-size layer that cannot take the larger input
+        return analysis.graph, tuple(shape[1:])
+    return graph, big[1:]
+
+
+def _local(layer) -> bool:
+    """False for fields that cover the whole input anyway (global/adaptive pooling, a broadcast
+    squeeze-excitation gate): growing the input cannot unclip them, so they set no margin."""
+    return (not layer.node.kind.name.startswith(("global_", "adaptive_"))
+            and all(f.hull is None for f in layer.rf.fields))
+
+
+def _units(field_list, spatial_out):
+    """Seed units: u0 near the centre with a non-empty field on every axis, then u0 + k·e_a."""
+    u0 = []
+    for f, m in zip(field_list, spatial_out):
+        c = max(0, (m - 2 * f.period) // 2)
+        while c < m - 1 and f.bounds(c) is None:
+            c += 1
+        u0.append(c)
+    units = []
+    for axis, (f, m) in enumerate(zip(field_list, spatial_out)):
+        for k in range(2 * f.period):
+            u = list(u0)
+            u[axis] += k
+            if u[axis] < m:
+                units.append((axis, k, tuple(u)))
+    return units
+
+
+def measure(analysis: Analysis, max_workspace_bytes: int | None = None, on_layer=None) -> list[RFCheck]:
+    """Measure every spatial layer's rf with the executor and compare with the calculation."""
+    from netcalc.executor import Executor
+
+    if len(analysis.graph.input_shape) < 2:
+        return []
+    graph, big_spatial = enlarged_graph(analysis)
+    big = analyze_graph(graph)
+    original = {layer.name: layer for layer in analysis.layers}
+    kwargs = {} if max_workspace_bytes is None else {"max_workspace_bytes": max_workspace_bytes}
+    ex = Executor(graph, dtype=np.float64, probe=True, **kwargs)
+    plans = {}
+    for layer in big.layers:
+        if layer.rf is not None:
+            plans[layer.name] = _units(layer.rf.fields, layer.node.spatial_out)
+    batch = max([len(u) for u in plans.values()] or [1])
+    x = ex.random_input(batch, positive=True)
+    fwd = ex.forward(x, keep=True, _caches=True)
+    checks = []
+    for layer in big.layers:
+        name = layer.name
+        if layer.rf is None:
+            continue
+        units = plans[name]
+        rf = layer.rf
+        check = RFCheck(name, "ok", expected_size=list(rf.size), expected_jump=list(rf.jump))
+        orig = original[name].rf
+        if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
+            check.note = (f"field depends on the input size: compared at the enlarged input "
+                          f"{list(big_spatial)}")
+        clipped = any(
+            b is None or b[0] < 0 or b[1] >= n
+            for _, _, u in units
+            for f, o, n in zip(rf.fields, u, big_spatial)
+            for b in [f.bounds(o)] if b is not None)
+        if clipped:
+            check.status, check.note = "skipped", "field wider than the enlarged input (clipped)"
+            checks.append(check)
+            continue
+        seed = np.zeros_like(fwd.outputs[name])
+        for j, (_, _, u) in enumerate(units):
+            seed[(j, 0) + u] = 1.0
+        dx = ex.backward(x, fwd, name, seed).input
+        support = {}
+        for j, (axis, k, _) in enumerate(units):
+            nz = np.nonzero(np.any(dx[j] != 0, axis=0))
+            support[(axis, k)] = None if nz[0].size == 0 else (int(nz[axis].min()), int(nz[axis].max()))
+        sizes, jumps = [], []
+        for axis, f in enumerate(rf.fields):
+            p = f.period
+            found = [support.get((axis, k)) for k in range(p)]
+            sizes.append(max([b[1] - b[0] + 1 for b in found if b], default=None))
+            jump = None
+            for k in range(p):
+                a, b = support.get((axis, k)), support.get((axis, k + p))
+                if a and b:
+                    jump = Fraction(b[0] - a[0], p)
+                    break
+            jumps.append(jump)
+        check.measured_size, check.measured_jump = sizes, jumps
+        if sizes != list(rf.size) or jumps != list(rf.jump):
+            check.status = "mismatch"
+        checks.append(check)
+        if on_layer is not None:
+            on_layer(layer.node)
+    return checks
