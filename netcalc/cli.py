@@ -81,6 +81,109 @@ def analyze(spec, fmt):
         click.echo(report.render_text(analysis, fmt), nl=False)
 
 
+def _memory_limit(text):
+    from netcalc.executor import default_memory_limit, parse_bytes
+
+    if text is None:
+        return default_memory_limit()
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+MAX_MEMORY_HELP = "Refuse (exit 2) before allocating when the estimated peak exceeds this (default: half of MemAvailable)."
+
+
+def _progress(total: int, description: str):
+    """A rich progress bar on stderr when it is a terminal; otherwise a silent stand-in."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(lambda node: None)
+    from rich.progress import Progress
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(console=make_console(stderr=True), transient=True) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda node: progress.update(task, advance=1, description=f"{description} {node.name}")
+
+    return bar()
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size of the random input.")
+@click.option("--rf", "check_rf", is_flag=True, help="Also measure every receptive field from the backward pass.")
+@format_option("table", "json")
+@click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input and weights.")
+@reports_errors
+def verify(spec, batch, check_rf, fmt, max_memory, seed):
+    """Run the NumPy reference executor and check every layer's real output shape (and, with
+    --rf, its receptive field) against the calculation. Exit 0 all agree, 1 a mismatch."""
+    import json
+
+    from netcalc import verification
+    from netcalc.analysis import analyze_file
+
+    analysis = analyze_file(spec)
+    limit = _memory_limit(max_memory)
+    steps = len(analysis.layers) * (2 if check_rf else 1)
+    with _progress(steps, "verify") as tick:
+        result = verification.verify(analysis, batch=batch, seed=seed, memory_limit=limit, check_rf=check_rf,
+                                     on_layer=tick)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        verification.render_table(result, make_console())
+    sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--input", "input_path", required=True, metavar="X.npy", help="Input array, batch dim first.")
+@click.option("--weights", "weights_path", default=None, metavar="W.npz",
+              help="Weights in PyTorch names and layouts (default: seeded random).")
+@click.option("--save", "save_path", required=True, metavar="OUT.npz", help="Where to save every layer's output.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights (without --weights).")
+@reports_errors
+def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
+    """Run the reference executor on a given input (and weights); save every layer's output under
+    its layer name."""
+    import numpy as np
+
+    from netcalc.executor import Executor, check_memory
+    from netcalc.graph import build_graph
+    from netcalc.spec import load_spec
+
+    graph = build_graph(load_spec(spec))
+    try:
+        x = np.load(input_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{input_path}: cannot read the input array: {exc}") from None
+    weights = None
+    if weights_path is not None:
+        try:
+            with np.load(weights_path, allow_pickle=False) as archive:
+                weights = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, AttributeError) as exc:
+            raise UserError(f"{weights_path}: cannot read the weights archive: {exc}") from None
+    if x.ndim != len(graph.input_shape) + 1 or tuple(x.shape[1:]) != tuple(graph.input_shape):
+        raise UserError(f"{input_path}: input has shape {list(x.shape)}, expected "
+                        f"[N, {', '.join(map(str, graph.input_shape))}] (the batch dim first)")
+    itemsize = np.dtype(dtype).itemsize
+    check_memory(graph, x.shape[0], itemsize, _memory_limit(max_memory), keep_all=True)
+    executor = Executor(graph, weights, dtype=dtype, seed=seed)  # validates given weights
+    with _progress(len(graph.nodes), "run") as tick:
+        result = executor.forward(x, keep=True, on_layer=tick)
+    np.savez(save_path, **result.outputs)
+    click.echo(f"saved {len(result.outputs)} layer outputs to {save_path}")
+
+
 def main():
     try:
         cli(prog_name="netcalc")

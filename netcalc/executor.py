@@ -308,3 +308,18 @@ class Executor:
         seed = np.zeros_like(fwd.outputs[target])
         seed[element] = 1
         return self.backward(x, fwd, target, seed)
+
+
+_BYTE_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+               "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'2GB' → 2·1024³, '500M' → 500·1000² (the contract's suffixes), '1024' → 1024."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    if not match or match.group(2).upper() not in _BYTE_UNITS:
+        raise ValueError(f"not a memory size: {text!r} (use e.g. 512MB, 2GB, 4G)")
+    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2).upper()])

@@ -101,22 +101,24 @@ def _units(field_list, spatial_out):
     return units
 
 
-def measure(analysis: Analysis, max_workspace_bytes: int | None = None, on_layer=None) -> list[RFCheck]:
-    """Measure every spatial layer's rf with the executor and compare with the calculation."""
-    from netcalc.executor import Executor
+def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None) -> list[RFCheck]:
+    """Measure every spatial layer's rf with the executor and compare with the calculation.
+    Refuses (SpecError) before allocating when the probe pass would exceed memory_limit."""
+    from netcalc.executor import Executor, check_memory, default_memory_limit
 
     if len(analysis.graph.input_shape) < 2:
         return []
     graph, big_spatial = enlarged_graph(analysis)
     big = analyze_graph(graph)
     original = {layer.name: layer for layer in analysis.layers}
-    kwargs = {} if max_workspace_bytes is None else {"max_workspace_bytes": max_workspace_bytes}
-    ex = Executor(graph, dtype=np.float64, probe=True, **kwargs)
     plans = {}
     for layer in big.layers:
         if layer.rf is not None:
             plans[layer.name] = _units(layer.rf.fields, layer.node.spatial_out)
     batch = max([len(u) for u in plans.values()] or [1])
+    check_memory(graph, batch, 8, default_memory_limit() if memory_limit is None else memory_limit,
+                 keep_all=True)
+    ex = Executor(graph, dtype=np.float64, probe=True)
     x = ex.random_input(batch, positive=True)
     fwd = ex.forward(x, keep=True, _caches=True)
     checks = []
