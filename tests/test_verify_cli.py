@@ -1,0 +1,298 @@
+"""`netcalc verify [--rf]` and `netcalc run`: exit codes, output, and receptive fields measured
+by the executor's backward pass agreeing with the calculated ones."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from netcalc import rfprobe
+from netcalc.analysis import analyze_graph
+from netcalc.cli import cli
+from netcalc.executor import random_weights
+from netcalc.graph import build_graph
+from netcalc.spec import load_spec_text
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+SMALL = """
+input: [3, 12, 10]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1}
+  - relu
+  - maxpool: {kernel: 2}
+  - conv: {out: 2, kernel: 3, stride: 2, padding: 1}
+  - flatten
+  - linear: {out: 3}
+"""
+
+RF_SPECS = {
+    "dilated": """
+input: [1, 30, 30]
+layers:
+  - conv: {out: 2, kernel: 3, dilation: 2}
+  - conv: {out: 2, kernel: 3, dilation: [4, 1], padding: [4, 1]}
+  - conv: {out: 2, kernel: [3, 5], dilation: 3, stride: 2}
+""",
+    "strided_pooling": """
+input: [2, 27, 25]
+layers:
+  - conv: {out: 3, kernel: 7, stride: 2, padding: 3}
+  - relu
+  - maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}
+  - avgpool: {kernel: 3, stride: 2, count_include_pad: false, padding: 1}
+  - maxpool: {kernel: 2, stride: 1, dilation: 2}
+""",
+    "transposed": """
+input: [2, 9, 8]
+layers:
+  - conv: {out: 2, kernel: 3, stride: 2, padding: 1}
+  - conv_transpose: {out: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1}
+  - conv_transpose: {out: 2, kernel: 2, stride: 2}
+  - conv: {out: 2, kernel: 3}
+  - conv_transpose: {out: 1, kernel: 1, stride: 3}
+  - upsample: {scale: 2, mode: linear}
+""",
+    "add_branch": """
+input: [2, 20, 20]
+layers:
+  - conv: {out: 4, kernel: 3, stride: 2, padding: 1}
+    name: stem
+  - conv: {out: 4, kernel: 3, padding: 1}
+  - batchnorm
+  - relu6
+  - conv: {out: 4, kernel: 5, padding: 2}
+    name: long
+  - conv: {out: 4, kernel: 1}
+    from: stem
+    name: short
+  - add:
+    from: [long, short]
+  - upsample: {scale: 3}
+  - sigmoid
+""",
+    "one_and_three_d": """
+input: [1, 40]
+layers:
+  - conv: {out: 2, kernel: 4, stride: 3, dilation: 2}
+  - maxpool: {kernel: 3, stride: 2}
+  - conv_transpose: {out: 1, kernel: 3, stride: 2}
+""",
+}
+
+
+def invoke(args, **kwargs):
+    return CliRunner().invoke(cli, args, catch_exceptions=False, **kwargs)
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    def write(text, name="net.yaml"):
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    return write
+
+
+def test_verify_agrees_exit_0(spec_file):
+    result = invoke(["verify", spec_file(SMALL), "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    assert "6/6 layer shapes agree" in result.output and "✓" in result.output
+
+
+def test_verify_json(spec_file):
+    result = invoke(["verify", spec_file(SMALL), "--format", "json"])
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["ok"] is True and report["shape_mismatches"] == 0
+    assert [layer["executor"] for layer in report["layers"]] == [layer["calculated"] for layer in report["layers"]]
+    assert report["layers"][2]["executor"] == [4, 6, 5]
+
+
+def test_verify_mismatch_exit_1(spec_file, monkeypatch):
+    from netcalc.layers.pool import MaxPool
+
+    real = MaxPool.forward
+
+    def cropped(self, node, inputs, weights, ctx):
+        y, cache = real(self, node, inputs, weights, ctx)
+        return y[..., :-1], cache  # a kernel that drops the last column
+
+    monkeypatch.setattr(MaxPool, "forward", cropped)
+    result = invoke(["verify", spec_file(SMALL), "--format", "json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert [layer["name"] for layer in report["layers"] if not layer["ok"]][0] == "maxpool1"
+
+
+def test_verify_bad_spec_exit_2(spec_file):
+    result = subprocess.run([sys.executable, "-m", "netcalc", "verify", spec_file(SMALL.replace("relu", "rleu"))],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "net.yaml:5:5" in result.stderr and "did you mean 'relu'" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_verify_refuses_huge_spec_fast(spec_file):
+    huge = spec_file("input: [3, 20000, 20000]\nlayers:\n  - conv: {out: 512, kernel: 3, padding: 1}\n"
+                     "  - conv: {out: 512, kernel: 3, padding: 1}\n")
+    t0 = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "netcalc", "verify", huge, "--max-memory", "2GB"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert time.perf_counter() - t0 < 5  # includes interpreter start-up; the check itself is O(layers)
+    assert "would need about" in result.stderr and "2.00 GiB" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_verify_bad_max_memory(spec_file):
+    result = subprocess.run([sys.executable, "-m", "netcalc", "verify", spec_file(SMALL), "--max-memory", "lots"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and "not a memory size" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------
+
+def _weights_and_input(tmp_path, text, batch=2):
+    graph = build_graph(load_spec_text(text, "net.yaml"))
+    weights = random_weights(graph, seed=7)
+    np.savez(tmp_path / "w.npz", **weights)
+    x = np.random.default_rng(0).standard_normal((batch, *graph.input_shape)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    return graph, weights, x
+
+
+def test_run_saves_every_layer(spec_file, tmp_path):
+    graph, weights, x = _weights_and_input(tmp_path, SMALL)
+    out = tmp_path / "out.npz"
+    result = invoke(["run", spec_file(SMALL), "--input", str(tmp_path / "x.npy"), "--weights",
+                     str(tmp_path / "w.npz"), "--save", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = np.load(out)
+    assert set(saved.files) == {n.name for n in graph.nodes}
+    for node in graph.nodes:
+        assert saved[node.name].shape == (2, *node.out_shape)
+    # independent check of the first layer: the definition, by loops, on the saved weights
+    sys.path.insert(0, str(ROOT / "tests"))
+    import naive
+
+    ref = naive.conv(x.astype(np.float64), weights["conv1.weight"].astype(np.float64),
+                     weights["conv1.bias"].astype(np.float64), (1, 1), (1, 1), ((1, 1), (1, 1)), 1, (12, 10))
+    np.testing.assert_allclose(saved["conv1"], ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(saved["relu1"], np.maximum(saved["conv1"], 0))
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda w: w.pop("linear1.bias"), "'linear1.bias' is missing"),
+    (lambda w: w.update({"conv2.weight": np.zeros((2, 4, 3, 1))}), "has shape [2, 4, 3, 1], expected [2, 4, 3, 3]"),
+    (lambda w: w.update({"conv9.weight": np.zeros(1)}), "unexpected array 'conv9.weight'"),
+])
+def test_run_bad_weights_exit_2(spec_file, tmp_path, change, message):
+    _, weights, _ = _weights_and_input(tmp_path, SMALL)
+    change(weights)
+    np.savez(tmp_path / "bad.npz", **weights)
+    result = subprocess.run([sys.executable, "-m", "netcalc", "run", spec_file(SMALL), "--input",
+                             str(tmp_path / "x.npy"), "--weights", str(tmp_path / "bad.npz"), "--save",
+                             str(tmp_path / "out.npz")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_run_bad_input_shape_exit_2(spec_file, tmp_path):
+    _weights_and_input(tmp_path, SMALL)
+    np.save(tmp_path / "x.npy", np.zeros((3, 12, 10), dtype=np.float32))  # no batch dim
+    result = invoke(["run", spec_file(SMALL), "--input", str(tmp_path / "x.npy"), "--save",
+                     str(tmp_path / "o.npz")])
+    assert result.exit_code == 2 and "expected [N, 3, 12, 10]" in result.output
+
+
+# ---------------------------------------------------------------------------
+# verify --rf
+# ---------------------------------------------------------------------------
+
+def analysis_of(text):
+    return analyze_graph(build_graph(load_spec_text(text, "net.yaml")))
+
+
+@pytest.mark.parametrize("name", sorted(RF_SPECS))
+def test_measured_rf_agrees_with_calculation(name):
+    analysis = analysis_of(RF_SPECS[name])
+    checks = rfprobe.measure(analysis)
+    assert len(checks) == len(analysis.layers)
+    for check in checks:
+        assert check.status == "ok", check
+        layer = analysis.layer(check.layer)
+        assert check.measured_size == list(layer.rf.size)
+        assert check.measured_jump == list(layer.rf.jump)
+
+
+def test_rf_hand_worked_values():
+    """Independent of the calculator: classic arithmetic by hand for the dilated chain."""
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(RF_SPECS["dilated"]))}
+    assert checks["conv1"].measured_size == [5, 5]            # 1 + 2·2
+    assert checks["conv2"].measured_size == [5 + 8, 5 + 2]    # + 4·2, + 1·2
+    assert checks["conv3"].measured_size == [13 + 6, 7 + 12]  # + 3·2, + 3·4
+    assert checks["conv3"].measured_jump == [2, 2]
+    transposed = {c.layer: c for c in rfprobe.measure(analysis_of(RF_SPECS["transposed"]))}
+    # a 2×2 stride-2 transposed conv: each output sees one input, so the field does not grow
+    assert transposed["conv_transpose2"].measured_size == transposed["conv_transpose1"].measured_size
+    assert transposed["conv_transpose2"].measured_jump == [Fraction(1, 2), Fraction(1, 2)]
+
+
+def test_verify_rf_cli_exit_0_and_json(spec_file):
+    result = invoke(["verify", spec_file(RF_SPECS["add_branch"]), "--rf", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["rf_mismatches"] == 0
+    add = next(layer for layer in report["layers"] if layer["name"] == "add1")
+    assert add["rf"]["status"] == "ok" and add["rf"]["measured"] == add["rf"]["calculated"]
+
+
+def test_verify_rf_mismatch_exit_1(spec_file, monkeypatch):
+    """A wrong calculated field (one tap too many) is caught by the measurement."""
+    from netcalc import window
+    from netcalc.layers.conv import Conv
+
+    def wrong(self, node):
+        p = node.params
+        return [window.sliding_map(k + 1, s, d, pad[0])
+                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+
+    monkeypatch.setattr(Conv, "axis_maps", wrong)
+    result = invoke(["verify", spec_file(RF_SPECS["dilated"]), "--rf"])
+    assert result.exit_code == 1
+    assert "receptive fields: 0/3 agree" in result.output
+
+
+def test_verify_rf_skips_global_fields(spec_file):
+    text = RF_SPECS["strided_pooling"] + "  - global_avgpool\n  - flatten\n"
+    result = invoke(["verify", spec_file(text), "--rf", "--format", "json"])
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    statuses = {layer["name"]: (layer["rf"] or {}).get("status") for layer in report["layers"]}
+    assert statuses["global_avgpool1"] == "skipped" and statuses["flatten1"] is None
+    assert statuses["maxpool2"] == "ok"
+
+
+BUNDLED = sorted((ROOT / "specs").glob("*.yaml")) if (ROOT / "specs").is_dir() else []
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_bundled_specs_verify(path):
+    result = subprocess.run([sys.executable, "-m", "netcalc", "verify", str(path), "--format", "json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    if result.returncode == 2 and "memory limit" in result.stderr:
+        pytest.skip("too large for this machine's memory limit")
+    assert result.returncode == 0, result.stdout + result.stderr
