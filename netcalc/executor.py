@@ -74,15 +74,19 @@ def _workspace(node: Node, batch: int, itemsize: int, max_ws: int) -> int:
     out_bytes = batch * prod(node.out_shape) * itemsize
     name = node.kind.name
     if name in ("conv", "depthwise", "conv_transpose", "maxpool", "avgpool"):
-        # padded copy of the input (or of the output-sized scatter buffer), one im2col tile,
-        # a tile's GEMM result, and an index array for max pooling's argmax
         k = prod(node.params["kernel"])
-        spatial = node.spatial_out if name != "conv_transpose" else node.spatial_in
-        padded = batch * node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in) * itemsize
         if name == "conv_transpose":
+            # the adjoint scatter: a padded output-sized buffer and one tile of C_out·Πk × in columns
             padded = batch * node.out_shape[0] * prod(n + 2 * k for n in node.spatial_out) * itemsize
-        cols = batch * max(node.in_shape[0], node.out_shape[0]) * k * prod(spatial) * itemsize
-        extra = 2 * out_bytes if name == "maxpool" else out_bytes
+            cols = batch * node.out_shape[0] * k * prod(node.spatial_in) * itemsize
+        else:
+            # a padded copy of the input and one im2col tile of C_in·Πk × out columns
+            padded = batch * node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in) * itemsize
+            cols = batch * node.in_shape[0] * k * prod(node.spatial_out) * itemsize
+        if name in ("maxpool", "avgpool"):
+            cols = 0  # pooling loops over kernel offsets, no im2col
+        # + a tile's GEMM result / comparison temporaries, and max pooling's int64 argmax
+        extra = 3 * out_bytes if name == "maxpool" else out_bytes
         return padded + min(cols, max_ws) + extra
     # element-wise and the rest: a couple of temporaries the size of the input or output
     return 2 * max(in_bytes, out_bytes)
