@@ -281,14 +281,17 @@ class Executor:
                 on_layer(node)
         return result
 
-    def backward(self, x, fwd: ForwardResult, target: str, grad_output) -> Gradients:
+    def backward(self, x, fwd: ForwardResult, target: str, grad_output, weight_grads: bool = True) -> Gradients:
         """Gradient of sum(grad_output · output[target]) w.r.t. the input and every weight, by a
         reverse walk over the layers that feed `target`. `fwd` must come from
-        forward(x, keep=True, _caches=True)."""
+        forward(x, keep=True, _caches=True). weight_grads=False: the input gradient only."""
+        import dataclasses
+
+        ctx = dataclasses.replace(self.ctx, weight_grads=weight_grads)
         nodes = self.graph.nodes
         index = {n.name: i for i, n in enumerate(nodes)}
         grads = {target: np.asarray(grad_output, dtype=self.dtype)}
-        weight_grads = {k: np.zeros_like(v) for k, v in self.weights.items()}
+        wgrads = {k: np.zeros_like(v) for k, v in self.weights.items()} if weight_grads else {}
         values = dict(fwd.outputs, input=np.asarray(x, dtype=self.dtype))
         for node in reversed(nodes[:index[target] + 1]):
             dy = grads.pop(node.name, None)
@@ -296,15 +299,15 @@ class Executor:
                 continue  # does not feed the target
             inputs = [values[name] for name in node.inputs]
             dxs, dws = node.kind.backward(node, inputs, values[node.name], dy, self.node_weights(node),
-                                          fwd.caches.get(node.name), self.ctx)
-            for key, g in dws.items():
-                weight_grads[f"{node.name}.{key}"] += g
+                                          fwd.caches.get(node.name), ctx)
+            for key, g in (dws.items() if weight_grads else ()):
+                wgrads[f"{node.name}.{key}"] += g
             for name, dx in zip(node.inputs, dxs):
                 grads[name] = dx if name not in grads else grads[name] + dx
         dinput = grads.get("input")
         if dinput is None:
             dinput = np.zeros_like(values["input"])
-        return Gradients(dinput, weight_grads)
+        return Gradients(dinput, wgrads)
 
     def gradient(self, x, target: str, element: tuple) -> Gradients:
         """d output[target][element] / d (input, weights); element includes the batch index."""

@@ -129,6 +129,7 @@ class RunContext:
 
     max_workspace_bytes: int = 256 * 2**20
     probe: bool = False
+    weight_grads: bool = True  # False: backward may skip weight gradients (return {})
 
     def __repr__(self) -> str:
         return f"<layer type {self.name}>"

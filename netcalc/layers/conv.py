@@ -92,6 +92,9 @@ class Conv(LayerType):
         from netcalc import kernels
 
         stride, dilation, pads, groups, out_size = self._geometry(node)
+        if not ctx.weight_grads:  # dX only: a conv's data adjoint is the transposed conv
+            return [kernels.conv_transpose_forward(grad_output, weights["weight"], None, stride, dilation, pads,
+                                                   groups, node.spatial_in, ctx.max_workspace_bytes)], {}
         dx, dw, db = kernels.conv_backward(grad_output, inputs[0], weights["weight"], stride, dilation,
                                            pads, groups, out_size, "bias" in weights,
                                            ctx.max_workspace_bytes)
@@ -188,6 +191,9 @@ class ConvTranspose(Conv):
         from netcalc import kernels
 
         stride, dilation, pads, groups, out_size = self._geometry(node)
+        if not ctx.weight_grads:  # dX only: a transposed conv's data adjoint is the conv
+            return [kernels.conv_forward(grad_output, weights["weight"], None, stride, dilation, pads, groups,
+                                         node.spatial_in, ctx.max_workspace_bytes)], {}
         dx, dw, db = kernels.conv_transpose_backward(grad_output, inputs[0], weights["weight"], stride,
                                                      dilation, pads, groups, out_size, "bias" in weights,
                                                      ctx.max_workspace_bytes)
