@@ -13,15 +13,19 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
 
 from netcalc import rfprobe
 from netcalc.analysis import analyze_graph
 from netcalc.cli import cli
+from netcalc.errors import SpecError
 from netcalc.executor import random_weights
 from netcalc.graph import build_graph
 from netcalc.spec import load_spec_text
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from test_executor import random_chain  # noqa: E402
 
 SMALL = """
 input: [3, 12, 10]
@@ -290,9 +294,30 @@ BUNDLED = sorted((ROOT / "specs").glob("*.yaml")) if (ROOT / "specs").is_dir() e
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
-def test_bundled_specs_verify(path):
-    result = subprocess.run([sys.executable, "-m", "netcalc", "verify", str(path), "--format", "json"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("rf", [False, True], ids=["shapes", "rf"])
+def test_bundled_specs_verify(path, rf):
+    args = [sys.executable, "-m", "netcalc", "verify", str(path), "--format", "json", "--max-memory", "1GB"]
+    result = subprocess.run(args + (["--rf"] if rf else []), cwd=ROOT, capture_output=True, text=True, timeout=120)
     if result.returncode == 2 and "memory limit" in result.stderr:
-        pytest.skip("too large for this machine's memory limit")
+        pytest.skip("too large for the 1GB test memory limit")
     assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] and report["shape_mismatches"] == 0
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_chain())
+def test_random_specs_rf(text):
+    try:
+        analysis = analysis_of(text)
+    except SpecError:
+        return
+    for check in rfprobe.measure(analysis):
+        assert check.status in ("ok", "skipped"), (text, check)
+
+
+def test_progress_bar_is_silent_when_not_a_terminal():
+    from netcalc.cli import _progress
+
+    with _progress(3, "verify") as tick:
+        tick(None)  # the stand-in accepts a node and prints nothing
