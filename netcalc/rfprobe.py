@@ -23,9 +23,10 @@ support of d y[u] / d x. We measure it directly:
    the ones at the spec's own input except for layers whose fields depend on the input size:
    global/adaptive pooling, upsampling to a fixed size; those rows say so).
 
-A probe whose calculated field reaches past the enlarged input (global pooling: the field is
-the whole input plus padding) cannot be measured unclipped; such layers are reported as
-skipped, never as agreeing.
+A field that reaches past the enlarged input (global pooling: the whole input plus padding; a
+squeeze-excitation gate) cannot be measured unclipped. For those layers every probe's measured
+extent [lo, hi] per axis is compared with its calculated field clipped to the input, and the
+row says "clipped".
 """
 
 from __future__ import annotations
@@ -44,18 +45,19 @@ from netcalc.graph import build_graph
 @dataclass
 class RFCheck:
     layer: str
-    status: str  # "ok", "mismatch", "skipped"
+    status: str  # "ok" or "mismatch"
     measured_size: list | None = None
     measured_jump: list | None = None
     expected_size: list | None = None
     expected_jump: list | None = None
     note: str = ""
+    clipped: bool = False  # compared as clipped extents, not as size/jump
 
     def to_dict(self) -> dict:
         def nums(values):
             return None if values is None else [float(v) if isinstance(v, Fraction) else v for v in values]
 
-        return {"layer": self.layer, "status": self.status,
+        return {"layer": self.layer, "status": self.status, "clipped": self.clipped,
                 "measured": {"size": nums(self.measured_size), "jump": nums(self.measured_jump)},
                 "calculated": {"size": nums(self.expected_size), "jump": nums(self.expected_jump)},
                 "note": self.note}
@@ -125,49 +127,60 @@ def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None) 
     fwd = ex.forward(x, keep=True, _caches=True)
     checks = []
     for layer in big.layers:
-        name = layer.name
-        if layer.rf is None:
-            continue
-        units = plans[name]
-        rf = layer.rf
-        check = RFCheck(name, "ok", expected_size=list(rf.size), expected_jump=list(rf.jump))
-        orig = original[name].rf
-        if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
-            check.note = (f"field depends on the input size: compared at the enlarged input "
-                          f"{list(big_spatial)}")
-        clipped = any(
-            b is None or b[0] < 0 or b[1] >= n
-            for _, _, u in units
-            for f, o, n in zip(rf.fields, u, big_spatial)
-            for b in [f.bounds(o)] if b is not None)
-        if clipped:
-            check.status, check.note = "skipped", "field wider than the enlarged input (clipped)"
-            checks.append(check)
-            continue
-        seed = np.zeros_like(fwd.outputs[name])
-        for j, (_, _, u) in enumerate(units):
-            seed[(j, 0) + u] = 1.0
-        dx = ex.backward(x, fwd, name, seed, weight_grads=False).input
-        support = {}
-        for j, (axis, k, _) in enumerate(units):
-            nz = np.nonzero(np.any(dx[j] != 0, axis=0))
-            support[(axis, k)] = None if nz[0].size == 0 else (int(nz[axis].min()), int(nz[axis].max()))
-        sizes, jumps = [], []
-        for axis, f in enumerate(rf.fields):
-            p = f.period
-            found = [support.get((axis, k)) for k in range(p)]
-            sizes.append(max([b[1] - b[0] + 1 for b in found if b], default=None))
-            jump = None
-            for k in range(p):
-                a, b = support.get((axis, k)), support.get((axis, k + p))
-                if a and b:
-                    jump = Fraction(b[0] - a[0], p)
-                    break
-            jumps.append(jump)
-        check.measured_size, check.measured_jump = sizes, jumps
-        if sizes != list(rf.size) or jumps != list(rf.jump):
-            check.status = "mismatch"
-        checks.append(check)
+        if layer.rf is not None:
+            checks.append(_check_layer(layer, original[layer.name].rf, plans[layer.name], ex, x, fwd,
+                                       big_spatial))
         if on_layer is not None:
             on_layer(layer.node)
     return checks
+
+
+def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
+    name, rf = layer.name, layer.rf
+    check = RFCheck(name, "ok", expected_size=list(rf.size), expected_jump=list(rf.jump))
+    if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
+        check.note = f"field depends on the input size: compared at the enlarged input {list(big_spatial)}"
+    seed = np.zeros_like(fwd.outputs[name])
+    for j, (_, _, u) in enumerate(units):
+        seed[(j, 0) + u] = 1.0
+    dx = ex.backward(x, fwd, name, seed, weight_grads=False).input
+    # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
+    extents = []
+    for j in range(len(units)):
+        nz = np.nonzero(np.any(dx[j] != 0, axis=0))
+        extents.append([None if nz[0].size == 0 else (int(c.min()), int(c.max())) for c in nz])
+    expected = [[_clip(f.bounds(o), n) for f, o, n in zip(rf.fields, u, big_spatial)] for _, _, u in units]
+    clipped = any(_clip(f.bounds(o), n) != f.bounds(o)
+                  for _, _, u in units for f, o, n in zip(rf.fields, u, big_spatial))
+    if clipped:
+        # The field reaches past the input (global pooling, a squeeze-excitation gate): compare
+        # every probe's measured extent with the calculated field clipped to the input.
+        check.clipped = True
+        check.note = "field wider than the enlarged input: clipped extents compared per probe"
+        if extents != expected:
+            check.status = "mismatch"
+        return check
+    support = {(axis, k): extents[j][axis] for j, (axis, k, _) in enumerate(units)}
+    sizes, jumps = [], []
+    for axis, f in enumerate(rf.fields):
+        p = f.period
+        found = [support.get((axis, k)) for k in range(p)]
+        sizes.append(max([b[1] - b[0] + 1 for b in found if b], default=None))
+        jump = None
+        for k in range(p):
+            a, b = support.get((axis, k)), support.get((axis, k + p))
+            if a and b:
+                jump = Fraction(b[0] - a[0], p)
+                break
+        jumps.append(jump)
+    check.measured_size, check.measured_jump = sizes, jumps
+    if sizes != list(rf.size) or jumps != list(rf.jump):
+        check.status = "mismatch"
+    return check
+
+
+def _clip(bounds, n):
+    if bounds is None:
+        return None
+    lo, hi = max(bounds[0], 0), min(bounds[1], n - 1)
+    return (lo, hi) if lo <= hi else None

@@ -48,10 +48,10 @@ class VerifyResult:
                 f"(batch {self.batch})")
         if self.rf_checked:
             agree = sum(c.status == "ok" for c in self.rf)
-            skipped = sum(c.status == "skipped" for c in self.rf)
+            clipped = sum(c.clipped for c in self.rf)
             text += f"; receptive fields: {agree}/{len(self.rf)} agree"
-            if skipped:
-                text += f", {skipped} skipped (wider than the probe input)"
+            if clipped:
+                text += f" ({clipped} wider than the probe input, compared clipped)"
         return text + (" ✓" if self.ok else " ✗")
 
     def to_dict(self) -> dict:
@@ -134,7 +134,8 @@ def render_table(result: VerifyResult, console) -> None:
             else:
                 mark = {"ok": "✓", "mismatch": "✗", "skipped": "–"}[check.status]
                 row += [rf_text(check.expected_size, check.expected_jump),
-                        rf_text(check.measured_size, check.measured_jump) or check.status, mark]
+                        ("clipped extents" if check.clipped else
+                         rf_text(check.measured_size, check.measured_jump) or check.status), mark]
         table.add_row(*row)
     console.print(table)
     notes = [f"  {c.layer}: {c.note}" for c in result.rf if c.note]

@@ -280,14 +280,49 @@ def test_verify_rf_mismatch_exit_1(spec_file, monkeypatch):
     assert "receptive fields: 0/3 agree" in result.output
 
 
-def test_verify_rf_skips_global_fields(spec_file):
+def test_verify_rf_compares_global_fields_clipped(spec_file):
     text = RF_SPECS["strided_pooling"] + "  - global_avgpool\n  - flatten\n"
     result = invoke(["verify", spec_file(text), "--rf", "--format", "json"])
     assert result.exit_code == 0
     report = json.loads(result.output)
-    statuses = {layer["name"]: (layer["rf"] or {}).get("status") for layer in report["layers"]}
-    assert statuses["global_avgpool1"] == "skipped" and statuses["flatten1"] is None
-    assert statuses["maxpool2"] == "ok"
+    rfs = {layer["name"]: layer["rf"] for layer in report["layers"]}
+    assert rfs["flatten1"] is None
+    assert rfs["global_avgpool1"]["status"] == "ok" and rfs["global_avgpool1"]["clipped"]
+    assert rfs["maxpool2"]["status"] == "ok" and not rfs["maxpool2"]["clipped"]
+
+
+SE_BLOCK = """
+input: [4, 14, 14]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1}
+    name: body
+  - global_avgpool:
+  - conv: {out: 4, kernel: 1}
+  - sigmoid:
+    name: gate
+  - mul:
+    from: [body, gate]
+  - conv: {out: 2, kernel: 3, stride: 2}
+"""
+
+
+def test_rf_through_a_squeeze_excitation_gate():
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(SE_BLOCK))}
+    assert checks["body"].status == "ok" and checks["body"].measured_size == [3, 3]
+    # the gate's field is the whole input (+ padding): compared as clipped extents per probe
+    for name in ("global_avgpool1", "gate", "mul1", "conv3"):
+        assert checks[name].status == "ok" and checks[name].clipped, checks[name]
+
+
+def test_clipped_comparison_catches_a_wrong_field(monkeypatch):
+    """Clipped comparisons are real checks: a too-small global field is a mismatch."""
+    from netcalc import window
+    from netcalc.layers.pool import GlobalPool
+
+    monkeypatch.setattr(GlobalPool, "axis_maps",
+                        lambda self, node: [window.adaptive_map(n - 3, 1) for n in node.spatial_in])
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(SE_BLOCK))}
+    assert checks["global_avgpool1"].status == "mismatch"
 
 
 BUNDLED = sorted((ROOT / "specs").glob("*.yaml")) if (ROOT / "specs").is_dir() else []
