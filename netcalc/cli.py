@@ -165,6 +165,8 @@ def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise UserError(f"{input_path}: cannot read the input array: {exc}") from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiub":
+        raise UserError(f"{input_path}: expected one numeric array saved with numpy.save (.npy)")
     weights = None
     if weights_path is not None:
         try:
@@ -180,7 +182,10 @@ def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     executor = Executor(graph, weights, dtype=dtype, seed=seed)  # validates given weights
     with _progress(len(graph.nodes), "run") as tick:
         result = executor.forward(x, keep=True, on_layer=tick)
-    np.savez(save_path, **result.outputs)
+    try:
+        np.savez(save_path, **result.outputs)
+    except OSError as exc:
+        raise UserError(f"{save_path}: cannot save the outputs: {exc}") from None
     click.echo(f"saved {len(result.outputs)} layer outputs to {save_path}")
 
 

@@ -83,12 +83,20 @@ layers:
   - upsample: {scale: 3}
   - sigmoid
 """,
-    "one_and_three_d": """
+    "one_d": """
 input: [1, 40]
 layers:
   - conv: {out: 2, kernel: 4, stride: 3, dilation: 2}
   - maxpool: {kernel: 3, stride: 2}
   - conv_transpose: {out: 1, kernel: 3, stride: 2}
+""",
+    "three_d": """
+input: [1, 9, 10, 8]
+layers:
+  - conv: {out: 2, kernel: [3, 1, 3], stride: [2, 1, 1], padding: 1}
+  - maxpool: {kernel: 2, ceil_mode: true}
+  - conv_transpose: {out: 1, kernel: 2, stride: [2, 1, 2]}
+  - upsample: {scale: [1, 2, 1], mode: linear}
 """,
 }
 
@@ -212,6 +220,12 @@ def test_run_bad_weights_exit_2(spec_file, tmp_path, change, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_run_input_must_be_an_npy_array(spec_file, tmp_path):
+    _weights_and_input(tmp_path, SMALL)
+    result = invoke(["run", spec_file(SMALL), "--input", str(tmp_path / "w.npz"), "--save", str(tmp_path / "o.npz")])
+    assert result.exit_code == 2 and "numpy.save" in result.output
 
 
 def test_run_bad_input_shape_exit_2(spec_file, tmp_path):
