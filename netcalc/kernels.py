@@ -699,12 +699,16 @@ def _channel_param(values, ndim, dtype):
 
 def batchnorm_forward(x, weight, bias, running_mean, running_var, eps):
     """Inference batch norm: (x - mean) / sqrt(var + eps) * gamma + beta per channel."""
-    inv_std = 1.0 / np.sqrt(_channel_param(running_var, x.ndim, x.dtype) + x.dtype.type(eps))
-    y = (x - _channel_param(running_mean, x.ndim, x.dtype)) * inv_std
+    # Folded per channel into y = x·a + b (two passes over x instead of four):
+    # a = gamma / sqrt(var + eps), b = beta − mean·a.
+    scale = 1.0 / np.sqrt(_channel_param(running_var, x.ndim, x.dtype) + x.dtype.type(eps))
     if weight is not None:
-        y *= _channel_param(weight, x.ndim, x.dtype)
+        scale = scale * _channel_param(weight, x.ndim, x.dtype)
+    shift = -_channel_param(running_mean, x.ndim, x.dtype) * scale
     if bias is not None:
-        y += _channel_param(bias, x.ndim, x.dtype)
+        shift = shift + _channel_param(bias, x.ndim, x.dtype)
+    y = x * scale
+    y += shift
     return y
 
 
