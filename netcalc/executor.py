@@ -261,12 +261,15 @@ class Executor:
         if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
             raise SpecError(f"input has shape {list(x.shape)}, expected [N, {', '.join(map(str, expected))}] "
                             f"(the batch dim first)")
+        import dataclasses
+
+        ctx = dataclasses.replace(self.ctx, caches=_caches)
         last_use = _last_use(self.graph)
         live = {"input": x}
         result = ForwardResult({})
         for i, node in enumerate(self.graph.nodes):
             inputs = [live[name] for name in node.inputs]
-            y, cache = node.kind.forward(node, inputs, self.node_weights(node), self.ctx)
+            y, cache = node.kind.forward(node, inputs, self.node_weights(node), ctx)
             live[node.name] = y
             result.shapes[node.name] = tuple(y.shape[1:])
             if _caches:

@@ -389,13 +389,14 @@ def _broadcast_axis(values, axis, ndim):
     return np.asarray(values).reshape(shape)
 
 
-def max_pool_forward(x, kernel, stride, dilation, pads, out_size):
+def max_pool_forward(x, kernel, stride, dilation, pads, out_size, with_argmax=True):
     """Max pooling; returns (y, argmax_info).
 
     ``argmax_info`` is an int64 array (N, C, *out_size) of flat spatial
     indices into x (like PyTorch's return_indices).  Padding is -inf and never
     wins; ties go to the first maximum in window order; NaN propagates
-    (PyTorch's ``val > maxval || isnan(val)`` rule).
+    (PyTorch's ``val > maxval || isnan(val)`` rule).  ``with_argmax=False``
+    (inference, no backward to come) skips the indices and returns (y, None).
     """
     nd = x.ndim - 2
     kernel, stride, dilation = (_as_tuple(v, nd) for v in (kernel, stride, dilation))
@@ -403,6 +404,14 @@ def max_pool_forward(x, kernel, stride, dilation, pads, out_size):
     spatial = x.shape[2:]
     flat_stride = _flat_strides(spatial)
     xp = _pad_to_windows(x, kernel, stride, dilation, pads_before, out_size, -np.inf)
+    if not with_argmax:
+        y = None
+        for offset in np.ndindex(*kernel):
+            window = (slice(None), slice(None)) + tuple(
+                slice(kk * d, kk * d + (o - 1) * s + 1, s)
+                for kk, s, d, o in zip(offset, stride, dilation, out_size))
+            y = xp[window].copy() if y is None else np.maximum(y, xp[window], out=y)  # NaN propagates
+        return y, None
     window_starts = [np.arange(o) * s - p for o, s, p in zip(out_size, stride, pads_before)]
 
     # PyTorch starts each window's argmax at its first in-range element, so an

@@ -466,3 +466,23 @@ def test_against_torch_conv_transpose_and_pools():
     ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(w["weight"]), torch.tensor(w["bias"]),
                                                stride=2, padding=1, output_padding=1, groups=2)
     np.testing.assert_allclose(y, ref.numpy(), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("layer,shape", [
+    ("maxpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true}", [2, 9, 8]),
+    ("maxpool: {kernel: [2, 3, 2], stride: 1, dilation: [2, 1, 1]}", [1, 5, 6, 4]),
+])
+def test_maxpool_inference_path_equals_the_argmax_path(layer, shape):
+    """Without a backward to come, max pooling skips its argmax: same values, NaN included."""
+    graph = single(layer, shape)
+    ex = Executor(graph, dtype=np.float64)
+    x = ex.random_input(2)
+    x[0, 0, 1, 1] = np.nan
+    fast = ex.forward(x, keep=True).outputs["maxpool1"]
+    full = ex.forward(x, keep=True, _caches=True).outputs["maxpool1"]
+    np.testing.assert_array_equal(fast, full)
+    kernel, stride, dilation = graph.nodes[0].kind.geometry(graph.nodes[0])
+    ref, _ = naive.max_pool(np.nan_to_num(x, nan=-5.0), kernel, stride, dilation, graph.nodes[0].extra["pads"],
+                            graph.nodes[0].spatial_out)
+    finite = ~np.isnan(fast)
+    np.testing.assert_array_equal(fast[finite], ref[finite])

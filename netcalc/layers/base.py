@@ -130,6 +130,7 @@ class RunContext:
     max_workspace_bytes: int = 256 * 2**20
     probe: bool = False
     weight_grads: bool = True  # False: backward may skip weight gradients (return {})
+    caches: bool = True  # False: no backward will follow, forward may skip its cache
 
     def __repr__(self) -> str:
         return f"<layer type {self.name}>"

@@ -91,7 +91,7 @@ class MaxPool(Pool):
             return self._probe_forward(node, inputs[0], ctx), None
         kernel, stride, dilation = self.geometry(node)
         return kernels.max_pool_forward(inputs[0], kernel, stride, dilation, node.extra["pads"],
-                                        node.spatial_out)
+                                        node.spatial_out, with_argmax=ctx.caches)
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
