@@ -264,12 +264,18 @@ class Executor:
         import dataclasses
 
         ctx = dataclasses.replace(self.ctx, caches=_caches)
+        # A layer may overwrite its input when nothing else will read it: not the caller's
+        # array, not kept, no backward to come, and this layer is its last reader.
+        in_place = dataclasses.replace(ctx, overwrite_input=True)
         last_use = _last_use(self.graph)
         live = {"input": x}
         result = ForwardResult({})
         for i, node in enumerate(self.graph.nodes):
             inputs = [live[name] for name in node.inputs]
-            y, cache = node.kind.forward(node, inputs, self.node_weights(node), ctx)
+            source = node.inputs[0]
+            dead = (not _caches and source != "input" and last_use[source] == i
+                    and node.inputs.count(source) == 1 and source not in result.outputs)
+            y, cache = node.kind.forward(node, inputs, self.node_weights(node), in_place if dead else ctx)
             live[node.name] = y
             result.shapes[node.name] = tuple(y.shape[1:])
             if _caches:

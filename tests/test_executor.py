@@ -486,3 +486,27 @@ def test_maxpool_inference_path_equals_the_argmax_path(layer, shape):
                             graph.nodes[0].spatial_out)
     finite = ~np.isnan(fast)
     np.testing.assert_array_equal(fast[finite], ref[finite])
+
+
+def test_in_place_relu_never_touches_live_or_caller_arrays():
+    graph = graph_of("""
+input: [2, 3, 3]
+layers:
+  - flatten:
+  - relu:
+  - conv: {out: 2, kernel: 1}
+    from: input
+    name: c
+  - flatten:
+    from: c
+  - relu:
+  - add:
+    from: [relu2, flatten2]
+""")
+    ex = Executor(graph, dtype=np.float64)
+    x = ex.random_input(2)
+    before = x.copy()
+    fast = ex.forward(x, keep={"add1"}).outputs["add1"]
+    np.testing.assert_array_equal(x, before)  # the caller's array is untouched
+    flat_c = ex.forward(x, keep=True).outputs["flatten2"]
+    np.testing.assert_allclose(fast, np.maximum(flat_c, 0) + flat_c, **FORWARD_TOL)

@@ -131,6 +131,7 @@ class RunContext:
     probe: bool = False
     weight_grads: bool = True  # False: backward may skip weight gradients (return {})
     caches: bool = True  # False: no backward will follow, forward may skip its cache
+    overwrite_input: bool = False  # True: forward may reuse inputs[0]'s memory for its output
 
     def __repr__(self) -> str:
         return f"<layer type {self.name}>"

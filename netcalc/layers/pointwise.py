@@ -28,7 +28,14 @@ class Elementwise(LayerType):
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        return kernels.activation_forward(self._activation(ctx), inputs[0]), None
+        name = self._activation(ctx)
+        # inference: max(x, 0) in place, when the executor says nobody reads x again and x owns
+        # its memory (a flatten's output is a view of an array that may still be live)
+        if name == "relu" and ctx.overwrite_input and inputs[0].base is None:
+            import numpy as np
+
+            return np.maximum(inputs[0], 0, out=inputs[0]), None
+        return kernels.activation_forward(name, inputs[0]), None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
