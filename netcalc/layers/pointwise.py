@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from math import prod
 
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, dot, register
 from netcalc.params import Param
 
 
@@ -18,6 +18,11 @@ class Elementwise(LayerType):
 
     def count_flops(self, node: Node) -> int:
         return self.flops_per_element * prod(node.out_shape)
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        out["flops"] = [f"{self.flops_rule} × elements {dot(node.out_shape)} = {self.count_flops(node)}"]
+        return out
 
 
 def elementwise(name: str, flops_per_element: int, summary: str, params=(), cls=Elementwise):
@@ -54,6 +59,12 @@ class BatchNorm(Elementwise):
     def count_buffers(self, node: Node) -> int:
         return 2 * node.in_shape[0]
 
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        c = node.in_shape[0]
+        out["params"] = [f"2C = 2·{c} = {2 * c} (scale, shift); buffers 2C = {2 * c} (running mean, variance)"]
+        return out
+
     def weight_shapes(self, node: Node):
         c = (node.in_shape[0],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
@@ -70,6 +81,12 @@ class LRN(Elementwise):
     def count_flops(self, node: Node) -> int:
         return (2 * node.params["size"] + 3) * prod(node.out_shape)
 
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        size = node.params["size"]
+        out["flops"] = [f"(2·size + 3) per element = (2·{size} + 3)·{dot(node.out_shape)} = {self.count_flops(node)}"]
+        return out
+
 
 @register
 class Softmax(LayerType):
@@ -80,3 +97,9 @@ class Softmax(LayerType):
     def count_flops(self, node: Node) -> int:
         channels = node.in_shape[0]
         return (3 * channels - 1) * prod(node.in_shape[1:])
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        c = node.in_shape[0]
+        out["flops"] = [f"(3C − 1) per position = (3·{c} − 1)·{dot(node.in_shape[1:])} = {self.count_flops(node)}"]
+        return out
