@@ -146,7 +146,7 @@ def _default_text(p: Param) -> str:
     if p.required:
         return "required"
     if p.default is None:
-        return {"stride": "= kernel"}.get(p.name, "none")
+        return {"stride": "kernel"}.get(p.name, "none")
     if isinstance(p.default, bool):
         return str(p.default).lower()
     return str(p.default)
