@@ -82,38 +82,58 @@ def analyze(spec, fmt):
 
 
 @cli.command()
-@click.argument("spec")
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @click.option("--answers", type=click.Path(dir_okay=False),
-              help="A separate YAML file mapping layer names to expected values (and optionally limits:).")
+              help="A separate YAML file mapping layer names to expected values (and optionally limits:); "
+                   "needs exactly one SPEC.")
 @format_option("table", "json", "github")
-def check(spec, answers, fmt):
+def check(specs, answers, fmt):
     """Check the spec's expect: answers and limits: budgets.
 
-    Exit 0 when everything holds, 1 when something fails, 2 for a bad spec or answers file.
-    --format github prints GitHub Actions annotations (::error file=…,line=…::…) on the exact
-    line of each failing expectation or limit, and nothing else on stdout.
+    Exit 0 when everything holds, 1 when something fails, 2 for a bad spec or answers file
+    (with several SPECs, the worst of them). --format github prints GitHub Actions annotations
+    (::error file=…,line=…::…) on the exact line of each failing expectation or limit, and
+    nothing else on stdout.
     """
+    import json
+
     from netcalc import check as checking
 
-    try:
-        result = checking.check_file(spec, answers)
-    except SpecError as exc:
-        if fmt == "github":
-            click.echo(checking.github_annotation(exc.message if exc.layer is None else f"layer '{exc.layer}': "
-                                                  f"{exc.message}", exc.loc, "netcalc: bad spec"))
-        raise UserError(str(exc), exc.exit_code) from None
-    for warning in result.analysis.warnings:
-        click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
+    if answers is not None and len(specs) != 1:
+        raise UserError("--answers needs exactly one SPEC")
+    worst, reports = ExitCode.OK, []
+    for spec in specs:
+        try:
+            result = checking.check_file(spec, answers)
+        except SpecError as exc:
+            if fmt == "github":
+                message = exc.message if exc.layer is None else f"layer '{exc.layer}': {exc.message}"
+                click.echo(checking.github_annotation(message, exc.loc, "netcalc: bad spec"))
+            click.echo(f"netcalc: error: {exc}", err=True)
+            reports.append({"spec": spec, "ok": False, "error": str(exc)})
+            worst = max(worst, exc.exit_code)
+            continue
+        except RecursionError:
+            click.echo(f"netcalc: error: {spec}: the spec nests too deeply to analyse", err=True)
+            worst = ExitCode.BAD_INPUT
+            continue
+        for warning in result.analysis.warnings:
+            click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
+        if not result.ok:
+            worst = max(worst, ExitCode.FAILED)
+        if fmt == "json":
+            reports.append(dict(spec=spec, **result.to_dict()))
+        elif fmt == "github":
+            click.echo(checking.render_github(result), nl=False)
+            click.echo(f"{spec}: {checking.render_plain_summary(result)}", err=True)
+        else:
+            checking.render_table(result, make_console())
     if fmt == "json":
-        import json
-
-        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-    elif fmt == "github":
-        click.echo(checking.render_github(result), nl=False)
-        click.echo(checking.render_plain_summary(result), err=True)
-    else:
-        checking.render_table(result, make_console())
-    sys.exit(ExitCode.OK if result.ok else ExitCode.FAILED)
+        if len(specs) == 1 and "error" not in reports[0]:
+            click.echo(json.dumps(reports[0], indent=2, ensure_ascii=False))
+        elif reports:
+            click.echo(json.dumps({"ok": worst == ExitCode.OK, "specs": reports}, indent=2, ensure_ascii=False))
+    sys.exit(int(worst))
 
 
 @cli.command()

@@ -253,3 +253,33 @@ def test_github_escapes_properties_and_data():
 def test_no_checks_is_ok(tmp_path):
     result = run(write(tmp_path, "input: [1, 5, 5]\nlayers:\n  - relu\n"))
     assert result.exit_code == 0 and "nothing to check" in result.stdout
+
+
+# ---- several specs (pre-commit passes every changed file at once) ----
+
+def test_several_specs_worst_exit_code(tmp_path):
+    bad = write(tmp_path, "input: [1, 5, 5]\nlayers:\n  - cnv\n", "bad.yaml")
+    assert run(DATA / "budget_pass.yaml", DATA / "seed_conv.yaml").exit_code == 0
+    assert run(DATA / "budget_pass.yaml", DATA / "budget_fail.yaml").exit_code == 1
+    result = run(DATA / "budget_fail.yaml", bad, DATA / "budget_pass.yaml", "--format", "json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    assert [s["ok"] for s in report["specs"]] == [False, False, True] and "error" in report["specs"][1]
+
+
+def test_answers_needs_one_spec():
+    result = run(DATA / "homework.yaml", DATA / "seed_conv.yaml", "--answers", DATA / "answers_right.yaml")
+    assert result.exit_code == 2 and "--answers needs exactly one SPEC" in result.stderr
+
+
+def test_pre_commit_hook_definition():
+    import re
+
+    import yaml
+
+    (hook,) = yaml.safe_load((Path(__file__).parent.parent / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "netcalc-check" and hook["entry"] == "netcalc check"
+    files = re.compile(hook["files"])
+    assert files.search("specs/resnet18.yaml") and files.search("models/specs/a.yml")
+    assert not files.search("other/resnet18.yaml") and not files.search("specs/notes.txt")
+    assert not files.search(".github/workflows/ci.yaml")
