@@ -139,11 +139,11 @@ def render_table(analysis: Analysis, console) -> None:
     table.add_row("total", "", "", human(analysis.total("params")), human(analysis.total("macs")),
                   human(analysis.total("flops")), str(analysis.final_rf or ""), "", style="bold")
     console.print(table)
-    console.print(
-        f"params {analysis.total('params'):,} · buffers {analysis.total('buffers'):,} · "
-        f"MACs {analysis.total('macs'):,} · FLOPs {analysis.total('flops'):,} · "
-        f"activations {analysis.activation_bytes:,} B ({human_bytes(analysis.activation_bytes)}, float32)"
-        + (f" · final RF {analysis.final_rf}" if analysis.final_rf else ""), highlight=False)
+    console.print(f"params {analysis.total('params'):,} · buffers {analysis.total('buffers'):,} · "
+                  f"MACs {analysis.total('macs'):,} · FLOPs {analysis.total('flops'):,}", highlight=False)
+    final = f" · final receptive field {analysis.final_rf}" if analysis.final_rf else ""
+    console.print(f"activations {analysis.activation_bytes:,} B ({human_bytes(analysis.activation_bytes)}, "
+                  f"float32, one sample){final}", highlight=False)
 
 
 def render_text(analysis: Analysis, fmt: str) -> str:

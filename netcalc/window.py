@@ -54,16 +54,15 @@ def sliding_output_size(n: int, kernel: int, stride: int, dilation: int, pad: tu
     """PyTorch's conv/pool rule: ⌊(n + pads − d·(k−1) − 1) / s⌋ + 1 (⌈⌉ with ceil_mode, dropping a
     last window that would start in the right padding). Raises when no window fits."""
     span = n + pad[0] + pad[1] - effective_kernel(kernel, dilation)
-    if span < 0:
+    # ceil_mode rounds up: ⌊(span + s − 1)/s⌋ + 1, so a window may overhang the end by < s
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and out > 0 and (out - 1) * stride >= n + pad[0]:
+        out -= 1
+    if out < 1:
         raise SpecError(
             f"input size {n} with padding {list(pad)} is smaller than the "
             f"{'dilated ' if dilation > 1 else ''}kernel ({effective_kernel(kernel, dilation)}): output would be empty"
         )
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= n + pad[0]:
-        out -= 1
     return out
 
 

@@ -14,6 +14,8 @@ import yaml
 
 from netcalc.errors import Loc, SpecError
 
+# libyaml's composer when PyYAML has it (about 10× faster); either way only composing runs.
+_FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 1_000_000  # a billion-laughs alias bomb stops here instead of eating memory
 MAX_FILE_BYTES = 16 * 2**20
 
@@ -73,7 +75,7 @@ def load_yaml_file(path: str | Path):
 
 def load_yaml_text(text: str, name: str = "<string>"):
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_FAST_SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(name, mark.line + 1, mark.column + 1) if mark else Loc(name, 1, 1)

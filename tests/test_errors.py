@@ -1,0 +1,131 @@
+"""Every bad spec gives one line on stderr naming file, line and layer, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from netcalc.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD_HEAD = "input: [3, 32, 32]\nlayers:\n"
+
+# (id, spec text, expected line, words the message must contain)
+BAD_SPECS = [
+    ("malformed-yaml", "input: [3, 32\nlayers: [relu]\n", 2, ["malformed YAML"]),
+    ("not-a-mapping", "- relu\n- tanh\n", 1, ["must be a mapping"]),
+    ("empty-layers", "input: [3, 8, 8]\nlayers: []\n", 2, ["non-empty list"]),
+    ("missing-layers", "input: [3, 8, 8]\n", 1, ["no 'layers'"]),
+    ("missing-input", "layers: [relu]\n", 1, ["no 'input'"]),
+    ("bad-input", "input: [3, -1]\nlayers: [relu]\n", 1, ["'input' must be"]),
+    ("unknown-top-key", "input: [3, 8, 8]\nlayer: [relu]\n", 2, ["unknown top-level key 'layer'", "did you mean 'layers'"]),
+    ("unknown-type", GOOD_HEAD + "  - conv: {out: 8, kernel: 3}\n  - rleu\n", 4, ["unknown layer type 'rleu'", "did you mean 'relu'"]),
+    ("unknown-param", GOOD_HEAD + "  - conv: {out: 8, kernal: 3}\n", 3, ["unknown parameter 'kernal'", "did you mean 'kernel'", "conv1"]),
+    ("missing-param", GOOD_HEAD + "  - conv: {kernel: 3}\n", 3, ["needs parameter 'out'", "conv1"]),
+    ("wrong-type", GOOD_HEAD + "  - conv: {out: eight, kernel: 3}\n", 3, ["'out' must be an integer"]),
+    ("bool-not-int", GOOD_HEAD + "  - conv: {out: true, kernel: 3}\n", 3, ["'out' must be an integer"]),
+    ("kernel-zero", GOOD_HEAD + "  - conv: {out: 8, kernel: 0}\n", 3, ["'kernel' must be ≥ 1"]),
+    ("stride-negative", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, stride: -1}\n", 3, ["'stride' must be ≥ 1"]),
+    ("dilation-zero", GOOD_HEAD + "  - maxpool: {kernel: 2, dilation: 0}\n", 3, ["'dilation' must be ≥ 1"]),
+    ("collapse", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, stride: 2}\n  - conv: {out: 8, kernel: 17}\n", 4,
+     ["smaller than the kernel", "conv2"]),
+    ("groups", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, groups: 2}\n", 3, ["groups=2 does not divide the 3 input channels"]),
+    ("add-mismatch", GOOD_HEAD + "  - conv: {out: 8, kernel: 3}\n    name: a\n  - add:\n    from: [a, input]\n", 5,
+     ["add needs input shapes that are equal", "a [8, 30, 30]", "input [3, 32, 32]"]),
+    ("concat-mismatch", GOOD_HEAD + "  - maxpool: {kernel: 2}\n  - concat:\n    from: [maxpool1, input]\n", 4,
+     ["concat needs inputs with equal spatial sizes"]),
+    ("mul-mismatch", GOOD_HEAD + "  - maxpool: {kernel: 2}\n  - mul:\n    from: [maxpool1, input]\n", 4, ["mul needs"]),
+    ("unknown-from", GOOD_HEAD + "  - relu\n  - add:\n    from: [relu1, rleu1]\n", 5, ["unknown layer 'rleu1'", "did you mean 'relu1'"]),
+    ("forward-from", GOOD_HEAD + "  - add:\n    from: [input, later]\n  - relu\n    \n  - tanh:\n    name: later\n", 4,
+     ["further down"]),
+    ("self-from", GOOD_HEAD + "  - relu:\n    name: me\n    from: me\n", 5, ["further down (or to itself)"]),
+    ("duplicate-name", GOOD_HEAD + "  - relu:\n    name: a\n  - tanh:\n    name: a\n", 6, ["'a' is used twice", "line 3"]),
+    ("auto-name-clash", GOOD_HEAD + "  - relu:\n    name: relu2\n  - relu\n  - relu\n", 5, ["'relu2' is used twice"]),
+    ("dotted-name", GOOD_HEAD + "  - relu:\n    name: a.b\n", 4, ["may not contain a dot"]),
+    ("linear-on-spatial", GOOD_HEAD + "  - linear: {out: 10}\n", 3, ["needs a flat vector", "flatten"]),
+    ("conv-on-flat", GOOD_HEAD + "  - flatten\n  - conv: {out: 8, kernel: 3}\n", 4, ["needs a tensor with spatial dims"]),
+    ("merge-one-input", GOOD_HEAD + "  - add\n", 3, ["needs at least 2 inputs"]),
+    ("two-type-keys", GOOD_HEAD + "  - conv: {out: 8, kernel: 3}\n    relu: {}\n", 3, ["exactly one layer-type key"]),
+    ("python-tag", "input: !!python/object/apply:os.system [echo hi]\nlayers: [relu]\n", 1, ["tag", "not allowed"]),
+    ("padding-list-length", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, padding: [1, 1, 1]}\n", 3, ["3 values", "2 spatial dims"]),
+    ("padding-word", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, padding: sme}\n", 3, ["did you mean 'same'"]),
+    ("same-strided", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, stride: 2, padding: same}\n", 3, ["'same' needs stride 1"]),
+    ("upsample-needs", GOOD_HEAD + "  - upsample: {mode: nearest}\n", 3, ["exactly one of 'scale' or 'size'"]),
+    ("pool-pad", GOOD_HEAD + "  - maxpool: {kernel: 2, padding: 2}\n", 3, ["more than half the window"]),
+    ("output-padding", GOOD_HEAD + "  - deconv: {out: 2, kernel: 3, stride: 2, output_padding: 2}\n", 3,
+     ["output_padding 2 must be smaller"]),
+    ("repeat-bad", GOOD_HEAD + "  - relu:\n    repeat: 0\n", 4, ["'repeat' must be a positive integer"]),
+    ("duplicate-key", GOOD_HEAD + "  - conv: {out: 8, out: 9, kernel: 3}\n", 3, ["duplicate key 'out'"]),
+    ("alias-twice", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, kernel_size: 3}\n", 3, ["given twice"]),
+]
+
+
+def run(path):
+    return CliRunner().invoke(cli, ["analyze", str(path)])
+
+
+@pytest.mark.parametrize("case", BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+def test_bad_spec_gives_one_located_line(tmp_path, case):
+    name, text, line, words = case
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = run(path)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"netcalc: error: {path}:{line}:"), lines[0]
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\ninput: [3, 8, 8]\nlayers: [relu]\n"
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", ["empty file"]),
+    (b"\x00\x01\x02binary\xff", ["binary file"]),
+    (b"input: [3, 8]\nlayers: [\xff\xfe]\n", ["not UTF-8"]),
+    (_alias_bomb().encode(), ["expands to more than"]),
+])
+def test_hostile_files(tmp_path, content, words):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    result = run(path)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert all(w in result.stderr for w in words), result.stderr
+
+
+def test_missing_file():
+    result = run("/nonexistent/net.yaml")
+    assert result.exit_code == 2 and "cannot read file" in result.stderr
+
+
+def test_python_tag_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.yaml"
+    path.write_text(f"input: !!python/object/apply:os.system ['touch {marker}']\nlayers: [relu]\n")
+    assert run(path).exit_code == 2
+    assert not marker.exists()
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD_HEAD + "  - conv: {out: 8, kernel: 40}\n")
+    proc = subprocess.run([sys.executable, "-m", "netcalc", "analyze", str(path)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and f"{path}:3:" in proc.stderr and "conv1" in proc.stderr

@@ -1,0 +1,242 @@
+"""Receptive fields against a brute-force reference.
+
+The reference below pulls every output's field back to the input one index at a time, from
+each layer's direct definition (which input indices an output reads; for a transposed conv,
+which (input, tap) pairs land on it), with no periods, no fractions and nothing from
+netcalc.window or netcalc.rf. Indices are not clipped: padding positions are part of the
+lattice, as contract §5 says.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+from math import ceil, floor
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from helpers import analyze_spec
+from netcalc.errors import SpecError
+
+
+def sources(entry, o: int, n_in: int, n_out: int) -> list[int]:
+    """Input indices that output o of this 1-D layer depends on."""
+    (kind, p), = entry.items()
+    k, s, d = p.get("kernel", 1), p.get("stride", p.get("kernel", 1) if kind == "maxpool" else 1), p.get("dilation", 1)
+    pad = p.get("padding", 0)
+    if kind in ("conv", "maxpool"):
+        return [o * s - pad + t * d for t in range(k)]
+    if kind == "conv_transpose":
+        # input i adds into output i·s − pad + t·d: search every i that could reach o
+        return [i for i in range((o + pad - d * k) // s - 1, (o + pad) // s + 2)
+                for t in range(k) if i * s - pad + t * d == o]
+    if kind == "upsample":
+        f = p["scale"]
+        if p.get("mode", "nearest") == "nearest":
+            return [floor(Fraction(o) / f)]
+        x = (o + Fraction(1, 2)) / f - Fraction(1, 2)
+        return [floor(x)] if x == floor(x) else [floor(x), floor(x) + 1]
+    if kind == "adaptive_avgpool":
+        m = p["out"]
+        return list(range(floor(Fraction(o * n_in, m)), ceil(Fraction((o + 1) * n_in, m))))
+    raise AssertionError(kind)
+
+
+def brute_force(n_input: int, chain: list[dict], sizes: list[int]):
+    """(field of output o) for the last layer, as a function, by recursive pulls."""
+
+    @lru_cache(maxsize=None)
+    def field(layer: int, o: int):
+        if layer < 0:
+            return (o, o)
+        n_in = sizes[layer - 1] if layer else n_input
+        bounds = [field(layer - 1, i) for i in sources(chain[layer], o, n_in, sizes[layer])]
+        bounds = [b for b in bounds if b is not None]
+        if not bounds:
+            return None
+        return min(b[0] for b in bounds), max(b[1] for b in bounds)
+
+    return lambda o: field(len(chain) - 1, o)
+
+
+def measured(n_input, chain, sizes, period_hint: int):
+    field = brute_force(n_input, chain, sizes)
+    n_out = sizes[-1]
+    size = max(hi - lo + 1 for lo, hi in map(field, range(n_out)))
+    lo0, hi0 = field(0)
+    lo_m, hi_m = field(period_hint)
+    jump = Fraction(lo_m + hi_m - lo0 - hi0, 2 * period_hint)
+    return size, jump, Fraction(lo0 + hi0, 2)
+
+
+layer_1d = st.one_of(
+    st.builds(lambda k, s, d, p: {"conv": {"out": 1, "kernel": k, "stride": s, "dilation": d, "padding": p}},
+              st.integers(1, 5), st.integers(1, 3), st.integers(1, 3), st.integers(0, 3)),
+    st.builds(lambda k, s, p: {"maxpool": {"kernel": k, "stride": s, "padding": min(p, k // 2)}},
+              st.integers(1, 4), st.integers(1, 3), st.integers(0, 2)),
+    # k ≥ s so that every output is reached (the empty case has its own test)
+    st.builds(lambda s, extra, p, d: {"conv_transpose": {"out": 1, "kernel": s + extra, "stride": s,
+                                                         "padding": p, "dilation": d}},
+              st.integers(1, 3), st.integers(0, 2), st.integers(0, 2), st.just(1)),
+    st.builds(lambda f, mode: {"upsample": {"scale": f, "mode": mode}}, st.integers(2, 3),
+              st.sampled_from(["nearest", "linear"])),
+    st.builds(lambda m: {"adaptive_avgpool": {"out": m}}, st.integers(3, 12)),
+)
+
+
+def _period_hint(chain) -> int:
+    """A multiple of the field's period: the product of every upsampling factor and adaptive
+    output size (generous, which is fine for a reference)."""
+    hint = 1
+    for entry in chain:
+        (kind, p), = entry.items()
+        hint *= {"conv_transpose": p.get("stride", 1), "upsample": p.get("scale", 1),
+                 "adaptive_avgpool": p.get("out", 1)}.get(kind, 1)
+    return hint * 4
+
+
+@settings(max_examples=150, deadline=None)
+@given(chain=st.lists(layer_1d, min_size=1, max_size=5), n=st.integers(8, 40))
+def test_rf_matches_brute_force_on_random_1d_chains(chain, n):
+    try:
+        analysis = analyze_spec([1, n], chain)
+    except SpecError:
+        assume(False)
+    sizes = [layer.output[1] for layer in analysis.layers]
+    size, jump, start = measured(n, chain, sizes, _period_hint(chain))
+    last = analysis.layers[-1].rf
+    assert last.size == [size]
+    assert last.jump == [jump]
+    assert last.start == [start]
+
+
+@settings(max_examples=80, deadline=None)
+@given(trunk=st.lists(layer_1d, max_size=2), ka=st.integers(0, 3), kb=st.integers(0, 3),
+       da=st.integers(1, 3), db=st.integers(1, 3), n=st.integers(10, 30))
+def test_rf_at_add_is_union_of_branches(trunk, ka, kb, da, db, n):
+    # two size-preserving branches (odd kernel, 'same' padding) meet at an add
+    branch_a = {"conv": {"out": 1, "kernel": 2 * ka + 1, "dilation": da, "padding": ka * da}}
+    branch_b = {"conv": {"out": 1, "kernel": 2 * kb + 1, "dilation": db, "padding": kb * db}}
+    spec = list(trunk) + [dict(branch_a, name="a"), dict(branch_b, name="b", **{"from": _last_name(trunk)}),
+                          {"add": None, "from": ["a", "b"]}]
+    try:
+        analysis = analyze_spec([1, n], spec)
+    except SpecError:
+        assume(False)
+    sizes = [layer.output[1] for layer in analysis.layers]
+    trunk_sizes = sizes[:len(trunk)]
+    hint = _period_hint(trunk)
+    field_a = brute_force(n, trunk + [branch_a], trunk_sizes + [sizes[-1]])
+    field_b = brute_force(n, trunk + [branch_b], trunk_sizes + [sizes[-1]])
+
+    def union(o):
+        (a0, a1), (b0, b1) = field_a(o), field_b(o)
+        return min(a0, b0), max(a1, b1)
+
+    size = max(hi - lo + 1 for lo, hi in map(union, range(sizes[-1])))
+    rf = analysis.layers[-1].rf
+    assert rf.size == [size]
+    assert rf.start == [Fraction(sum(union(0)), 2)]
+    assert rf.jump == [Fraction(sum(union(hint)) - sum(union(0)), 2 * hint)]
+
+
+def _last_name(trunk):
+    if not trunk:
+        return "input"
+    (kind, _), = trunk[-1].items()
+    count = sum(1 for e in trunk if next(iter(e)) == kind)
+    return f"{kind}{count}"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 7), st.integers(1, 3), st.integers(1, 3), st.booleans()),
+                min_size=1, max_size=8))
+def test_top_down_recursion_of_the_seed_notes_gives_the_size(layers):
+    """seed: RF_(l−1) = (RF_l − 1)·stride + dilation·(kernel − 1) + 1, from the top down to the input."""
+    chain = [{"conv": {"out": 1, "kernel": k, "stride": s, "dilation": d, "padding": d * (k - 1)}} if is_conv
+             else {"maxpool": {"kernel": k, "stride": s, "padding": 0, "dilation": d}}
+             for k, s, d, is_conv in layers]
+    try:
+        analysis = analyze_spec([1, 2000], chain)
+    except SpecError:
+        assume(False)
+    rf = 1
+    for k, s, d, _ in reversed(layers):
+        rf = (rf - 1) * s + d * (k - 1) + 1
+    assert analysis.layers[-1].rf.size == [rf]
+
+
+def test_classic_arithmetic_by_hand():
+    # conv k3 p1 → [−1, 1]: size 3, start 0; maxpool 2/2 → size 4, jump 2, start 0.5;
+    # conv k3 p1 → size 4 + 2·2 = 8, start 0.5 + (1 − 1)·2 = 0.5
+    a = analyze_spec([1, 32, 32], [{"conv": {"out": 1, "kernel": 3, "padding": 1}}, {"maxpool": {"kernel": 2}},
+                                   {"conv": {"out": 1, "kernel": 3, "padding": 1}}])
+    assert [(l.rf.size[0], l.rf.jump[0], l.rf.start[0]) for l in a.layers] == [
+        (3, 1, 0), (4, 2, Fraction(1, 2)), (8, 2, Fraction(1, 2))]
+
+
+def test_transposed_2x2_stride_2_does_not_grow_the_field():
+    # contract §5: each output of a 2×2 stride-2 transposed conv sees exactly one input
+    a = analyze_spec([1, 16, 16], [{"conv": {"out": 1, "kernel": 3, "stride": 2, "padding": 1}},
+                                   {"conv_transpose": {"out": 1, "kernel": 2, "stride": 2}}])
+    down, up = a.layers
+    assert up.rf.size == down.rf.size == [3, 3]
+    assert up.rf.jump == [1, 1]  # stride 2 down, ×2 up
+    # the fractional-stride shortcut would say 3 + (2 − 1)·½ = 3.5 → 4; the truth is 3
+
+
+def test_transposed_3x3_stride_2_makes_a_staircase():
+    # after stride-2 downsampling (field [2o−1, 2o+1]), a 3×3 stride-2 transposed conv: even
+    # outputs see one input (size 3), odd outputs see two adjacent ones (size 5)
+    a = analyze_spec([1, 16], [{"conv": {"out": 1, "kernel": 3, "stride": 2, "padding": 1}},
+                               {"conv_transpose": {"out": 1, "kernel": 3, "stride": 2, "padding": 1}}])
+    assert a.layers[1].rf.size == [5]
+    assert a.layers[1].rf.jump == [1]
+
+
+def test_upsample_jump_is_fractional():
+    a = analyze_spec([1, 8], [{"upsample": {"scale": 2}}])
+    assert a.layers[0].rf.jump == [Fraction(1, 2)] and a.layers[0].rf.size == [1]
+
+
+def test_unreached_outputs_have_no_field_but_the_layer_still_reports():
+    # kernel 1, stride 2: odd outputs get no product at all
+    a = analyze_spec([1, 4], [{"conv_transpose": {"out": 1, "kernel": 1, "stride": 2}}])
+    assert a.layers[0].rf.size == [1] and a.layers[0].rf.jump == [Fraction(1, 2)]
+
+
+def test_global_and_adaptive_pooling_use_their_bins():
+    a = analyze_spec([1, 7, 7], [{"conv": {"out": 1, "kernel": 3, "padding": 1}}, "global_avgpool"])
+    g = a.layers[1].rf
+    # the whole input's field: [−1, 7] → 9; jump = 1 · 7 / 1
+    assert g.size == [9, 9] and g.jump == [7, 7] and g.start == [3, 3]
+
+
+def test_squeeze_excitation_gate_does_not_set_the_jump():
+    a = analyze_spec([4, 8, 8], [
+        {"conv": {"out": 4, "kernel": 3, "padding": 1}, "name": "x"},
+        {"global_avgpool": None, "name": "gap"},
+        {"conv": {"out": 4, "kernel": 1}, "name": "gate"},
+        {"mul": None, "from": ["x", "gate"]},
+    ])
+    mul = a.layers[-1].rf
+    # the gate sees the whole image ([−1, 8] after the 3×3), so every output does too
+    assert mul.jump == [1, 1] and mul.size == [10, 10]
+
+
+def test_misaligned_branches_are_reported_not_guessed():
+    a = analyze_spec([1, 8], [
+        {"conv": {"out": 1, "kernel": 2, "stride": 2}, "name": "a"},
+        {"conv": {"out": 1, "kernel": 5}, "name": "b", "from": "input"},
+        {"add": None, "from": ["a", "b"]},
+    ])
+    assert a.layers[-1].rf is None
+    assert "add1" in a.warnings[0] and "different strides" in a.warnings[0]
+
+
+def test_rf_is_null_once_flat():
+    a = analyze_spec([1, 8, 8], ["flatten", {"linear": {"out": 2}}])
+    assert all(layer.rf is None for layer in a.layers)
+    assert a.final_rf is None
