@@ -140,7 +140,7 @@ layer_st = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(layer_st, min_size=1, max_size=6), st.integers(8, 200), st.booleans())
 def test_top_down_equals_bottom_up(chain, size, ceil_mode):
     lines = [f"input: [2, {size}, {size + 3}]", "layers:"]
@@ -166,3 +166,20 @@ def test_top_down_equals_bottom_up(chain, size, ceil_mode):
     bottom_up = last.rf.size
     assert top_down_sizes(a, last.name) == bottom_up
     assert bottom_up == [seed_in_from_out(net_h), seed_in_from_out(net_w)]
+
+
+def test_transposed_2x2_stride_2_flops():
+    # each of the 4×4 outputs receives exactly one product: 2·1 − 1 = 1 FLOP each, 16 in all
+    out = lines_of("input: [1, 2, 2]\nlayers:\n  - conv_transpose: {out: 1, kernel: 2, stride: 2, bias: false}\n")
+    assert "H: 4 kernel taps land on the 4 outputs, 4 of them reached" in out
+    assert "C_out·(2·(C_in/g)·Π landed − Π reached) = 1·(2·(1/1)·16 − 16) = 16" in out
+    assert "C_in·Π(in spatial)·(C_out/g)·Πk = 1·2·2·(1/1)·2·2 = 16" in out
+
+
+def test_adaptive_bins_flops():
+    # 5 → 2 per axis: bins [0, 3) and [2, 5), 3 + 3 = 6 per axis; 2 channels: 2·6·6 = 72
+    out = lines_of("input: [2, 5, 5]\nlayers:\n  - adaptive_avgpool: {out: 2}\n")
+    assert "C · Π(per axis: Σ bin sizes) = 2·6·6 = 72" in out
+    # global pooling: one per input element, 2·5·5 = 50
+    out = lines_of("input: [2, 5, 5]\nlayers:\n  - global_maxpool\n")
+    assert "= 2·5·5 = 50" in out
