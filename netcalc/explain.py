@@ -9,6 +9,7 @@ walks the network, adds the receptive-field derivation and renders.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from netcalc.analysis import Analysis, LayerResult
 from netcalc.layers.base import axis_names
@@ -55,12 +56,57 @@ def top_down(analysis: Analysis, name: str) -> tuple[list[list[TopDownStep]] | N
     for axis in range(ndim):
         rf_size, steps = 1, []
         for node, geometry in chain:  # from the layer down to the input
-            k, s, d = geometry[axis]
+            k, s, d, _ = geometry[axis]
             new = (rf_size - 1) * s + d * (k - 1) + 1
             steps.append(TopDownStep(node.name, k, s, d, rf_size, new))
             rf_size = new
         per_axis.append(steps)
     return per_axis, ""
+
+
+@dataclass
+class ClassicStep:
+    """One layer of the classic bottom-up arithmetic (contract §5), exact on conv/pool chains."""
+
+    layer: str
+    kernel: int
+    stride: int
+    dilation: int
+    pad_before: int
+    size: int  # after this layer
+    jump: int
+    start: Fraction
+
+    def text(self, prev: "ClassicStep | None") -> str:
+        size0, jump0, start0 = (1, 1, Fraction(0)) if prev is None else (prev.size, prev.jump, prev.start)
+        k, s, d, p = self.kernel, self.stride, self.dilation, self.pad_before
+        return (f"{self.layer}: size {size0} + {d}·({k} − 1)·{jump0} = {self.size}, jump {jump0}·{s} = {self.jump}, "
+                f"start {fraction_text(start0)} + ({d}·({k} − 1)/2 − {p})·{jump0} = {fraction_text(self.start)}")
+
+
+def classic(analysis: Analysis, name: str) -> list[list[ClassicStep]] | None:
+    """Bottom-up from the input along the chain ending at `name`: size += d·(k − 1)·jump,
+    jump ·= stride, start += (d·(k − 1)/2 − pad_before)·jump. None off plain chains."""
+    nodes = analysis.graph.by_name
+    chain, current = [], name
+    while current != "input":
+        node = nodes[current]
+        geometry = node.kind.sliding_geometry(node)
+        if geometry is None:
+            return None
+        chain.append((node, geometry))
+        current = node.inputs[0]
+    chain.reverse()
+    per_axis = []
+    for axis in range(len(analysis.graph.input_shape) - 1):
+        size, jump, start, steps = 1, 1, Fraction(0), []
+        for node, geometry in chain:
+            k, s, d, p = geometry[axis]
+            size, start = size + d * (k - 1) * jump, start + (Fraction(d * (k - 1), 2) - p) * jump
+            jump *= s
+            steps.append(ClassicStep(node.name, k, s, d, p, size, jump, start))
+        per_axis.append(steps)
+    return per_axis
 
 
 def top_down_sizes(analysis: Analysis, name: str) -> list[int] | None:
@@ -81,18 +127,30 @@ def rf_lines(analysis: Analysis, layer: LayerResult) -> list[str]:
     else:
         lines.append("top-down, RF_(l−1) = (RF_l − 1)·stride + dilation·(kernel − 1) + 1, from RF = 1 here "
                      "down to the input (padding does not change the size):")
-        same = all([(s.kernel, s.stride, s.dilation) for s in a] == [(s.kernel, s.stride, s.dilation) for s in steps[0]]
-                   for a in steps)
+        chains = classic(analysis, layer.name)
+        same = all([(c.kernel, c.stride, c.dilation, c.pad_before) for c in a] ==
+                   [(c.kernel, c.stride, c.dilation, c.pad_before) for c in chains[0]] for a in chains)
         for axis, axis_steps in zip(names, steps[:1] if same else steps):
             label = "every axis" if same and len(names) > 1 else axis
             shown = [s for s in axis_steps if (s.kernel, s.stride, s.dilation) != (1, 1, 1)]
             lines.append(f"  {label}: " + ("; ".join(s.text() for s in shown) if shown else "pointwise only")
                          + f" → RF = {axis_steps[-1].after if axis_steps else 1}")
+        lines.append("bottom-up, the classic arithmetic from size 1, jump 1, start 0 at the input "
+                     "(padding moves the start, never the size):")
+        chains = classic(analysis, layer.name)
+        for axis, axis_steps in zip(names, chains[:1] if same else chains):
+            label = "every axis" if same and len(names) > 1 else axis
+            shown, prev = [], None
+            for step in axis_steps:
+                if (step.kernel, step.stride, step.dilation, step.pad_before) != (1, 1, 1, 0):
+                    shown.append(step.text(prev))
+                prev = step
+            lines.append(f"  {label}: " + ("; ".join(shown) if shown else "pointwise only"))
     rf = layer.rf
     lines.append("bottom-up: size " + " × ".join(fraction_text(s) for s in rf.size)
                  + ", jump " + " × ".join(fraction_text(j) for j in rf.jump)
                  + ", start " + " × ".join(fraction_text(s) for s in rf.start)
-                 + " (start, the centre of output 0's field, does depend on padding)")
+                 + " (exact; start is the centre of output 0's field)")
     return lines
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from netcalc.analysis import analyze_graph
 from netcalc.cli import cli
 from netcalc.errors import SpecError
-from netcalc.explain import explain, render_plain, render_rich, top_down, top_down_sizes
+from netcalc.explain import classic, explain, render_plain, render_rich, top_down, top_down_sizes
 from netcalc.graph import build_graph
 from netcalc.spec import load_spec_text
 
@@ -166,6 +166,18 @@ def test_top_down_equals_bottom_up(chain, size, ceil_mode):
     bottom_up = last.rf.size
     assert top_down_sizes(a, last.name) == bottom_up
     assert bottom_up == [seed_in_from_out(net_h), seed_in_from_out(net_w)]
+    # the classic arithmetic (with padding) gives the exact jump and start too
+    steps = classic(a, last.name)
+    assert [axis[-1].jump if axis else 1 for axis in steps] == last.rf.jump
+    assert [axis[-1].start if axis else 0 for axis in steps] == last.rf.start
+
+
+def test_padding_moves_start_not_size():
+    # k3 s1: padding 0 → field of output 0 is [0, 2], centre 1; padding 1 → [−1, 1], centre 0
+    for pad, start in ((0, "1"), (1, "0"), (2, "-1")):
+        out = lines_of(f"input: [1, 9]\nlayers:\n  - conv: {{out: 1, kernel: 3, padding: {pad}}}\n")
+        assert f"start 0 + (1·(3 − 1)/2 − {pad})·1 = {start}" in out
+        assert f"bottom-up: size 3, jump 1, start {start} (exact" in out
 
 
 def test_transposed_2x2_stride_2_flops():

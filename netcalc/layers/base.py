@@ -105,12 +105,13 @@ class LayerType:
         return [rf.through(f, m) for f, m in zip(in_fields[0], maps)]
 
     def sliding_geometry(self, node: Node):
-        """Per-axis (kernel, stride, dilation) when this layer reads its one input through a plain
-        sliding window (pointwise layers: (1, 1, 1)); None otherwise (transposed conv, upsampling,
-        adaptive bins, merges). The seed notes' top-down recursion applies only through these."""
+        """Per-axis (kernel, stride, dilation, pad_before) when this layer reads its one input
+        through a plain sliding window (pointwise layers: (1, 1, 1, 0)); None otherwise (transposed
+        conv, upsampling, adaptive bins, merges). The seed notes' top-down recursion and the
+        classic rf arithmetic apply only through these."""
         if self.max_inputs != 1 or len(node.out_shape) < 2 or self.axis_maps(node) is not None:
             return None
-        return [(1, 1, 1)] * len(node.spatial_out)
+        return [(1, 1, 1, 0)] * len(node.spatial_out)
 
     # ---- worked formulas (netcalc explain) ----
     def explain(self, node: Node) -> dict[str, list[str]]:

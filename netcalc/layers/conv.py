@@ -69,7 +69,7 @@ class Conv(LayerType):
 
     def sliding_geometry(self, node: Node):
         p = node.params
-        return list(zip(p["kernel"], p["stride"], p["dilation"]))
+        return list(zip(p["kernel"], p["stride"], p["dilation"], (pad[0] for pad in node.extra["pads"])))
 
     def explain(self, node: Node) -> dict[str, list[str]]:
         p, pads = node.params, node.extra["pads"]

@@ -49,7 +49,7 @@ class Pool(LayerType):
         return prod(node.out_shape) * prod(node.params["kernel"])
 
     def sliding_geometry(self, node: Node):
-        return list(zip(*self.geometry(node)))
+        return list(zip(*self.geometry(node), (pad[0] for pad in node.extra["pads"])))
 
     def explain(self, node: Node) -> dict[str, list[str]]:
         kernel, stride, dilation = self.geometry(node)
