@@ -283,3 +283,23 @@ def test_pre_commit_hook_definition():
     assert files.search("specs/resnet18.yaml") and files.search("models/specs/a.yml")
     assert not files.search("other/resnet18.yaml") and not files.search("specs/notes.txt")
     assert not files.search(".github/workflows/ci.yaml")
+
+
+def test_real_process_exit_codes_and_clean_stdout():
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+
+    def proc(*args):
+        return subprocess.run([sys.executable, "-m", "netcalc", "check", *map(str, args)], cwd=root,
+                              capture_output=True, text=True, timeout=60)
+
+    ok = proc(DATA / "stem_right.yaml", "--format", "github")
+    assert (ok.returncode, ok.stdout) == (0, "")
+    failed = proc(DATA / "budget_fail.yaml", "--format", "github")
+    assert failed.returncode == 1
+    assert all(line.startswith("::error file=") for line in failed.stdout.splitlines())
+    assert "Traceback" not in failed.stderr
+    bad = proc(DATA / "homework.yaml", "--answers", DATA / "answers_typo.yaml")
+    assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
