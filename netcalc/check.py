@@ -293,7 +293,7 @@ def render_github(result: CheckResult) -> str:
     lines = []
     for check in result.failures:
         body = check.message + ("\n" + "\n".join(check.explanation) if check.explanation else "")
-        lines.append(github_annotation(body, check.loc, "netcalc check"))
+        lines.append(github_annotation(body, check.loc))
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -108,7 +108,7 @@ def check(specs, answers, fmt):
         except SpecError as exc:
             if fmt == "github":
                 message = exc.message if exc.layer is None else f"layer '{exc.layer}': {exc.message}"
-                click.echo(checking.github_annotation(message, exc.loc, "netcalc: bad spec"))
+                click.echo(checking.github_annotation(message, exc.loc))
             click.echo(f"netcalc: error: {exc}", err=True)
             reports.append({"spec": spec, "ok": False, "error": str(exc)})
             worst = max(worst, exc.exit_code)

@@ -221,11 +221,11 @@ def test_github_annotations_exact_lines(tmp_path):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("::error ") for line in lines)
-    assert lines[0].startswith(f"::error file={spec},line=9,col=7,title=netcalc check::"
+    assert lines[0].startswith(f"::error file={spec},line=9,col=7::"
                                f"layer 'conv1': expected params 8, got 9%0A")
-    assert lines[1].startswith(f"::error file={spec},line=10,col=21,title=netcalc check::"
+    assert lines[1].startswith(f"::error file={spec},line=10,col=21::"
                                f"layer 'conv1': expected rf.jump 2, got 1%0A")
-    assert lines[2].startswith(f"::error file={spec},line=4,col=3,title=netcalc check::"
+    assert lines[2].startswith(f"::error file={spec},line=4,col=3::"
                                f"limits: flops budget 100 does not hold: actual 153")
 
 
@@ -238,7 +238,7 @@ def test_github_bad_spec_points_at_the_key(tmp_path):
     spec = write(tmp_path, "input: [1, 5, 5]\nlayers:\n  - relu:\n    expect: {parms: 9}\n")
     result = run(spec, "--format", "github")
     assert result.exit_code == 2
-    assert result.stdout.startswith(f"::error file={spec},line=4,col=14,title=netcalc%3A bad spec::"
+    assert result.stdout.startswith(f"::error file={spec},line=4,col=14::"
                                     f"layer 'relu1': unknown expect key 'parms'")
 
 
