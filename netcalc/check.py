@@ -205,7 +205,8 @@ def check_limits(analysis: Analysis, limits, loc: Loc | None) -> list[Check]:
         bound = parse_amount(value, f"limits {key}", key_loc)
         if key in ("params", "macs", "flops"):
             actual = analysis.total(key)
-            why = [f"total {key}: the sum over all {len(analysis.layers)} layers = {actual:,} "
+            n = len(analysis.layers)
+            why = [f"total {key} over the {n} layer{'s' if n != 1 else ''} = {actual:,} "
                    f"{'≤' if actual <= bound else '>'} {bound:,}"]
         elif key == "activations":
             actual = analysis.activation_bytes
