@@ -81,6 +81,61 @@ def analyze(spec, fmt):
         click.echo(report.render_text(analysis, fmt), nl=False)
 
 
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--answers", type=click.Path(dir_okay=False),
+              help="A separate YAML file mapping layer names to expected values (and optionally limits:); "
+                   "needs exactly one SPEC.")
+@format_option("table", "json", "github")
+def check(specs, answers, fmt):
+    """Check the spec's expect: answers and limits: budgets.
+
+    Exit 0 when everything holds, 1 when something fails, 2 for a bad spec or answers file
+    (with several SPECs, the worst of them). --format github prints GitHub Actions annotations
+    (::error file=…,line=…::…) on the exact line of each failing expectation or limit, and
+    nothing else on stdout.
+    """
+    import json
+
+    from netcalc import check as checking
+
+    if answers is not None and len(specs) != 1:
+        raise UserError("--answers needs exactly one SPEC")
+    worst, reports = ExitCode.OK, []
+    for spec in specs:
+        try:
+            result = checking.check_file(spec, answers)
+        except SpecError as exc:
+            if fmt == "github":
+                message = exc.message if exc.layer is None else f"layer '{exc.layer}': {exc.message}"
+                click.echo(checking.github_annotation(message, exc.loc))
+            click.echo(f"netcalc: error: {exc}", err=True)
+            reports.append({"spec": spec, "ok": False, "error": str(exc)})
+            worst = max(worst, exc.exit_code)
+            continue
+        except RecursionError:
+            click.echo(f"netcalc: error: {spec}: the spec nests too deeply to analyse", err=True)
+            worst = ExitCode.BAD_INPUT
+            continue
+        for warning in result.analysis.warnings:
+            click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
+        if not result.ok:
+            worst = max(worst, ExitCode.FAILED)
+        if fmt == "json":
+            reports.append(dict(spec=spec, **result.to_dict()))
+        elif fmt == "github":
+            click.echo(checking.render_github(result), nl=False)
+            click.echo(f"{spec}: {checking.render_plain_summary(result)}", err=True)
+        else:
+            checking.render_table(result, make_console())
+    if fmt == "json":
+        if len(specs) == 1 and "error" not in reports[0]:
+            click.echo(json.dumps(reports[0], indent=2, ensure_ascii=False))
+        elif reports:
+            click.echo(json.dumps({"ok": worst == ExitCode.OK, "specs": reports}, indent=2, ensure_ascii=False))
+    sys.exit(int(worst))
+
+
 def _memory_limit(text):
     from netcalc.executor import default_memory_limit, parse_bytes
 
@@ -139,6 +194,61 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
     else:
         verification.render_table(result, make_console())
     sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--layer", "layer_name", metavar="NAME", help="Explain only this layer (full dotted name).")
+@reports_errors
+def explain(spec, layer_name):
+    """The worked formulas behind every number: output size (with the floor/ceil), params, MACs,
+    FLOPs, and the receptive field derived top-down beside the exact bottom-up values."""
+    from netcalc import explain as explaining
+    from netcalc.analysis import analyze_file
+    from netcalc.errors import did_you_mean
+
+    analysis = analyze_file(spec)
+    if layer_name is not None:
+        names = [layer.name for layer in analysis.layers]
+        if layer_name not in names:
+            layer_name = analysis.graph.spec.outputs.get(layer_name, layer_name)
+        if layer_name not in names:
+            raise UserError(f"{spec}: no layer named '{layer_name}'{did_you_mean(layer_name, names)}")
+    explanations = explaining.explain(analysis, layer_name)
+    if sys.stdout.isatty():
+        explaining.render_rich(explanations, analysis, make_console())
+    else:
+        click.echo(explaining.render_plain(explanations, analysis), nl=False)
+
+
+@cli.command()
+@click.option("--indent", type=int, default=2, show_default=True, help="JSON indentation.")
+def schema(indent):
+    """Print the JSON Schema (draft 2020-12) of the spec format, generated from the layer registry.
+
+    Point your editor at it (e.g. `# yaml-language-server: $schema=netcalc.schema.json`)."""
+    import json
+
+    from netcalc.schema import spec_schema
+
+    click.echo(json.dumps(spec_schema(), indent=indent, ensure_ascii=False))
+
+
+@cli.command()
+@format_option("table", "json", "plain")
+def layers(fmt):
+    """List every layer type with its parameters, defaults, aliases and counting rules."""
+    from netcalc import schema as schemas
+
+    rows = schemas.layer_rows()
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif fmt == "plain" or not sys.stdout.isatty():
+        click.echo(schemas.render_layers_plain(rows), nl=False)
+    else:
+        schemas.render_layers_table(rows, make_console())
 
 
 @cli.command()

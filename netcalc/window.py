@@ -126,3 +126,29 @@ def landing_counts(n_in: int, n_out: int, amap: AxisMap) -> list[int]:
     """How many (input, kernel tap) products land on each real output along one axis,
     counting only inputs that exist (used for transposed-conv FLOPs)."""
     return [sum(1 for i in amap.inputs_of(o) if 0 <= i < n_in) for o in range(n_out)]
+
+
+# ---- worked formulas (explain): the same rules as text with the numbers substituted ----
+
+def _pads_text(pad: tuple[int, int]) -> str:
+    return f"2·{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
+
+
+def sliding_output_text(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int], out: int,
+                        ceil_mode: bool = False) -> str:
+    """`⌊(224 + 2·3 − 1·(7 − 1) − 1) / 2⌋ + 1 = ⌊223 / 2⌋ + 1 = 112`; `out` is the size that
+    sliding_output_size computed (this function only writes the rule down)."""
+    span = n + pad[0] + pad[1] - effective_kernel(kernel, dilation)
+    lo, hi = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
+    text = (f"{lo}({n} + {_pads_text(pad)} − {dilation}·({kernel} − 1) − 1) / {stride}{hi} + 1 "
+            f"= {lo}{span} / {stride}{hi} + 1")
+    rounded = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if rounded != out:
+        return f"{text} = {rounded}, but the last window would start in the right padding: dropped → {out}"
+    return f"{text} = {out}"
+
+
+def transposed_output_text(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
+                           output_padding: int, out: int) -> str:
+    return (f"({n} − 1)·{stride} − ({pad[0]} + {pad[1]}) + {dilation}·({kernel} − 1) + {output_padding} + 1"
+            f" = {out}")

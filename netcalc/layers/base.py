@@ -104,6 +104,32 @@ class LayerType:
             return in_fields[0]
         return [rf.through(f, m) for f, m in zip(in_fields[0], maps)]
 
+    def sliding_geometry(self, node: Node):
+        """Per-axis (kernel, stride, dilation, pad_before) when this layer reads its one input
+        through a plain sliding window (pointwise layers: (1, 1, 1, 0)); None otherwise (transposed
+        conv, upsampling, adaptive bins, merges). The seed notes' top-down recursion and the
+        classic rf arithmetic apply only through these."""
+        if self.max_inputs != 1 or len(node.out_shape) < 2 or self.axis_maps(node) is not None:
+            return None
+        return [(1, 1, 1, 0)] * len(node.spatial_out)
+
+    # ---- worked formulas (netcalc explain) ----
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        """The formulas behind output, params, macs and flops with this node's numbers, one
+        list of text lines per metric. Subclasses override the metrics they can show in full;
+        the default states the registry rule and the value."""
+        out = {}
+        if node.out_shape == node.in_shape:
+            out["output"] = [f"same as the input: {list(node.out_shape)}"]
+        else:
+            out["output"] = [f"{list(node.in_shape)} → {list(node.out_shape)}"]
+        params, macs, flops = self.count_params(node), self.count_macs(node), self.count_flops(node)
+        out["params"] = [f"{self.params_rule} = {params}" if params else "0 (nothing learnable)"]
+        out["macs"] = [f"{self.macs_rule} = {macs}" if macs else
+                       "0 (MACs are counted for the conv family and linear only; the work is in FLOPs)"]
+        out["flops"] = [f"{self.flops_rule} = {flops}" if self.flops_rule != "0" else f"0 = {flops}"]
+        return out
+
     # ---- executor (weights in PyTorch names and layouts) ----
     def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
         return {}
@@ -164,3 +190,12 @@ def lookup(type_name, loc: Loc | None = None) -> LayerType:
 
 def elements(shape) -> int:
     return prod(shape)
+
+
+def dot(values) -> str:
+    """[64, 112, 112] → '64·112·112' (a product written out for explain)."""
+    return "·".join(str(v) for v in values) or "1"
+
+
+def axis_names(ndim: int) -> tuple[str, ...]:
+    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(ndim, tuple(f"x{i}" for i in range(ndim)))

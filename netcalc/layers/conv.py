@@ -6,7 +6,7 @@ from math import prod
 
 from netcalc import window
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, axis_names, dot, register
 from netcalc.params import Param
 
 KERNEL = Param("kernel", "dims", aliases=("kernel_size",), minimum=1, doc="window size")
@@ -66,6 +66,33 @@ class Conv(LayerType):
         p = node.params
         return [window.sliding_map(k, s, d, pad[0])
                 for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+
+    def sliding_geometry(self, node: Node):
+        p = node.params
+        return list(zip(p["kernel"], p["stride"], p["dilation"], (pad[0] for pad in node.extra["pads"])))
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        p, pads = node.params, node.extra["pads"]
+        c_in, c_out, g = self.channels(node)
+        k, n, bias = p["kernel"], self.dot_length(node), p["bias"]
+        outputs = prod(node.out_shape)
+        lines = [f"C_out = {c_out}"]
+        for axis, size, kk, s, d, pad, o in zip(axis_names(len(k)), node.spatial_in, k, p["stride"],
+                                               p["dilation"], pads, node.spatial_out):
+            lines.append(f"{axis}: " + window.sliding_output_text(size, kk, s, d, pad, o))
+        plus_bias = f" + {c_out}" if bias else ""
+        return {
+            "output": lines,
+            "params": [f"C_out·(C_in/g)·Πk{' + C_out' if bias else ''} = {c_out}·({c_in}/{g})·{dot(k)}{plus_bias}"
+                       f" = {self.count_params(node)}"],
+            "macs": [f"C_out·Π(out spatial)·(C_in/g)·Πk = {c_out}·{dot(node.spatial_out)}·({c_in}/{g})·{dot(k)}"
+                     f" = {self.count_macs(node)}"],
+            "flops": [f"n = (C_in/g)·Πk = ({c_in}/{g})·{dot(k)} = {n} terms per output",
+                      f"per output: {n} multiplies + {n - 1} adds{' + 1 bias add' if bias else ''}"
+                      f" = 2·{n} − 1{' + 1' if bias else ''} = {2 * n - 1 + bias}",
+                      f"× outputs {dot(node.out_shape)} = {outputs} → {outputs}·{2 * n - 1 + bias}"
+                      f" = {self.count_flops(node)}"],
+        }
 
     def weight_shapes(self, node: Node):
         c_in, c_out, groups = self.channels(node)
@@ -169,6 +196,37 @@ class ConvTranspose(Conv):
         p = node.params
         return [window.transposed_map(k, s, d, pad[0])
                 for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+
+    def sliding_geometry(self, node: Node):
+        return None  # fields form staircases here; see rf.py
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        p, pads = node.params, node.extra["pads"]
+        c_in, c_out, g = self.channels(node)
+        k, bias = p["kernel"], p["bias"]
+        lines = [f"C_out = {c_out}", "per axis: (n − 1)·s − (p_before + p_after) + d·(k − 1) + output_padding + 1"]
+        for axis, size, kk, s, d, pad, op, o in zip(axis_names(len(k)), node.spatial_in, k, p["stride"],
+                                                   p["dilation"], pads, p["output_padding"], node.spatial_out):
+            lines.append(f"{axis}: " + window.transposed_output_text(size, kk, s, d, pad, op, o))
+        flops = [f"each output sums the n products landing on it: 2n − 1 when n ≥ 1"
+                 f"{', + 1 per output for the bias' if bias else ''}"]
+        landed = reached = 1
+        for axis, amap, n_in, n_out in zip(axis_names(len(k)), self.axis_maps(node), node.spatial_in, node.spatial_out):
+            counts = window.landing_counts(n_in, n_out, amap)
+            landed, reached = landed * sum(counts), reached * sum(1 for c in counts if c)
+            flops.append(f"{axis}: {sum(counts)} kernel taps land on the {n_out} outputs, "
+                         f"{sum(1 for c in counts if c)} of them reached")
+        flops.append(f"C_out·(2·(C_in/g)·Π landed − Π reached){' + outputs' if bias else ''} = "
+                     f"{c_out}·(2·({c_in}/{g})·{landed} − {reached}){f' + {prod(node.out_shape)}' if bias else ''}"
+                     f" = {self.count_flops(node)}")
+        return {
+            "output": lines,
+            "params": [f"C_in·(C_out/g)·Πk{' + C_out' if bias else ''} = {c_in}·({c_out}/{g})·{dot(k)}"
+                       f"{f' + {c_out}' if bias else ''} = {self.count_params(node)}"],
+            "macs": [f"C_in·Π(in spatial)·(C_out/g)·Πk = {c_in}·{dot(node.spatial_in)}·({c_out}/{g})·{dot(k)}"
+                     f" = {self.count_macs(node)} (the products actually formed)"],
+            "flops": flops,
+        }
 
     def weight_shapes(self, node: Node):
         c_in, c_out, groups = self.channels(node)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, dot, register
 from netcalc.params import Param
 
 
@@ -32,6 +32,17 @@ class Linear(LayerType):
     def count_flops(self, node: Node) -> int:
         # per output: in multiplies, in − 1 adds, + 1 bias add
         return (2 * node.in_shape[0] - 1 + node.params["bias"]) * node.params["out"]
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        i, o, bias = node.in_shape[0], node.params["out"], node.params["bias"]
+        return {
+            "output": [f"[out] = [{o}]"],
+            "params": [f"in·out{' + out' if bias else ''} = {i}·{o}{f' + {o}' if bias else ''} = {self.count_params(node)}"],
+            "macs": [f"in·out = {i}·{o} = {self.count_macs(node)}"],
+            "flops": [f"per output: {i} multiplies + {i - 1} adds{' + 1 bias add' if bias else ''}; "
+                      f"(2·in − 1{' + 1' if bias else ''})·out = (2·{i} − 1{' + 1' if bias else ''})·{o}"
+                      f" = {self.count_flops(node)}"],
+        }
 
     def weight_shapes(self, node: Node):
         shapes = {"weight": (node.params["out"], node.in_shape[0])}
@@ -61,6 +72,11 @@ class Flatten(LayerType):
 
     def output_shape(self, node: Node):
         return (prod(node.in_shape),)
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        out["output"] = [f"{dot(node.in_shape)} = {prod(node.in_shape)} → [{prod(node.in_shape)}]"]
+        return out
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels

@@ -5,7 +5,7 @@ from __future__ import annotations
 from math import prod
 
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, dot, register
 
 
 def _shapes(node: Node) -> str:
@@ -37,6 +37,14 @@ class Merge(LayerType):
     @property
     def flops_rule(self) -> str:
         return "(inputs − 1) per output element"
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        out["output"] = [f"inputs {_shapes(node)} → {list(node.out_shape)}"]
+        if self.count_flops(node):
+            out["flops"] = [f"(inputs − 1) per output element = ({len(node.inputs)} − 1)·{dot(node.out_shape)}"
+                            f" = {self.count_flops(node)}"]
+        return out
 
     # ---- executor: kernels.<name>_forward / <name>_backward on the list of inputs ----
     def forward(self, node, inputs, weights, ctx):

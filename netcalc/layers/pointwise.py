@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from math import prod
 
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, dot, register
 from netcalc.params import Param
 
 
@@ -18,6 +18,11 @@ class Elementwise(LayerType):
 
     def count_flops(self, node: Node) -> int:
         return self.flops_per_element * prod(node.out_shape)
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        out["flops"] = [f"{self.flops_rule} × elements {dot(node.out_shape)} = {self.count_flops(node)}"]
+        return out
 
     # ---- executor: kernels.activation_* under the type's name ----
     def _activation(self, ctx) -> str:
@@ -77,6 +82,12 @@ class BatchNorm(Elementwise):
     def count_buffers(self, node: Node) -> int:
         return 2 * node.in_shape[0]
 
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        c = node.in_shape[0]
+        out["params"] = [f"2C = 2·{c} = {2 * c} (scale, shift); buffers 2C = {2 * c} (running mean, variance)"]
+        return out
+
     def weight_shapes(self, node: Node):
         c = (node.in_shape[0],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
@@ -107,6 +118,12 @@ class LRN(Elementwise):
     def count_flops(self, node: Node) -> int:
         return (2 * node.params["size"] + 3) * prod(node.out_shape)
 
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        size = node.params["size"]
+        out["flops"] = [f"(2·size + 3) per element = (2·{size} + 3)·{dot(node.out_shape)} = {self.count_flops(node)}"]
+        return out
+
     def _args(self, node: Node):
         p = node.params
         return p["size"], p["alpha"], p["beta"], p["k"]
@@ -131,6 +148,12 @@ class Softmax(LayerType):
     def count_flops(self, node: Node) -> int:
         channels = node.in_shape[0]
         return (3 * channels - 1) * prod(node.in_shape[1:])
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        c = node.in_shape[0]
+        out["flops"] = [f"(3C − 1) per position = (3·{c} − 1)·{dot(node.in_shape[1:])} = {self.count_flops(node)}"]
+        return out
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels

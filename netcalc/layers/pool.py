@@ -6,7 +6,7 @@ from math import prod
 
 from netcalc import window
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, axis_names, dot, register
 from netcalc.layers.conv import DILATION, KERNEL, PADDING
 from netcalc.params import Param
 
@@ -47,6 +47,19 @@ class Pool(LayerType):
     def count_flops(self, node: Node) -> int:
         # contract §4: the seed's k²·H_out·W_out·C, generalised to Πk per output
         return prod(node.out_shape) * prod(node.params["kernel"])
+
+    def sliding_geometry(self, node: Node):
+        return list(zip(*self.geometry(node), (pad[0] for pad in node.extra["pads"])))
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        kernel, stride, dilation = self.geometry(node)
+        ceil_mode = node.params["ceil_mode"]
+        lines = [f"C = {node.in_shape[0]} (unchanged)"]
+        for axis, n, k, s, d, pad, o in zip(axis_names(len(kernel)), node.spatial_in, kernel, stride, dilation,
+                                            node.extra["pads"], node.spatial_out):
+            lines.append(f"{axis}: " + window.sliding_output_text(n, k, s, d, pad, o, ceil_mode))
+        return {"output": lines, "params": ["0 (nothing learnable)"], "macs": ["0 (pooling does no MACs)"],
+                "flops": [f"Πk per output × outputs = {dot(kernel)} · {dot(node.out_shape)} = {self.count_flops(node)}"]}
 
     def axis_maps(self, node: Node):
         kernel, stride, dilation = self.geometry(node)
@@ -155,6 +168,17 @@ class AdaptivePool(LayerType):
 
         mode = "avg" if ctx.probe else self.mode
         return [kernels.adaptive_pool_backward(grad_output, inputs[0], node.spatial_out, mode, cache)], {}
+
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        target = self.target(node)
+        out["output"] = [f"C = {node.in_shape[0]} (unchanged); spatial {list(target)} by definition; output o of an "
+                         f"axis of n inputs reads the bin [⌊o·n/m⌋, ⌈(o+1)·n/m⌉)"]
+        sums = [sum(e - b for b, e in (window.adaptive_bin(o, n, m) for o in range(m)))
+                for n, m in zip(node.spatial_in, target)]
+        out["flops"] = [f"C · Π(per axis: Σ bin sizes) = {node.in_shape[0]}·{dot(sums)} = {self.count_flops(node)}"]
+        return out
 
 
 def bin_elements(spatial_in, spatial_out) -> int:

@@ -7,7 +7,7 @@ from math import floor, prod
 
 from netcalc import window
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, register
+from netcalc.layers.base import LayerType, Node, axis_names, dot, register
 from netcalc.params import Param
 
 
@@ -52,6 +52,22 @@ class Upsample(LayerType):
     def axis_maps(self, node: Node):
         make = window.nearest_map if node.params["mode"] == "nearest" else window.linear_map
         return [make(r) for r in self.ratios(node)]
+
+    def explain(self, node: Node) -> dict[str, list[str]]:
+        out = super().explain(node)
+        p = node.params
+        if p["size"] is not None:
+            out["output"] = [f"C = {node.in_shape[0]} (unchanged); spatial size {list(p['size'])} as given"]
+        else:
+            out["output"] = [f"C = {node.in_shape[0]} (unchanged)"] + [
+                f"{axis}: ⌊n·scale⌋ = ⌊{n}·{s}⌋ = {o}"
+                for axis, n, s, o in zip(axis_names(len(node.spatial_in)), node.spatial_in, p["scale"], node.spatial_out)]
+        if p["mode"] == "nearest":
+            out["flops"] = ["0 (nearest copies values)"]
+        else:
+            d = len(node.spatial_out)
+            out["flops"] = [f"(2^(d+1) − 1) per output = (2^{d + 1} − 1)·{dot(node.out_shape)} = {self.count_flops(node)}"]
+        return out
 
     # ---- executor: separable nearest / linear resize to node.out_shape ----
     def _scale(self, node: Node):
