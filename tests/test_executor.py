@@ -510,3 +510,38 @@ layers:
     np.testing.assert_array_equal(x, before)  # the caller's array is untouched
     flat_c = ex.forward(x, keep=True).outputs["flatten2"]
     np.testing.assert_allclose(fast, np.maximum(flat_c, 0) + flat_c, **FORWARD_TOL)
+
+
+def _resnet50_graph():
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_executor import resnet50_spec
+
+    return graph_of(resnet50_spec())
+
+
+def test_resnet50_shapes_and_published_counts():
+    """A full ResNet-50 at 224×224: every executor shape equals the calculated one, and the
+    calculator's totals match the published 25,557,032 parameters (torchvision)."""
+    from netcalc.analysis import analyze_graph
+
+    graph = _resnet50_graph()
+    assert analyze_graph(graph).total("params") == 25_557_032
+    result = run_shapes(graph, batch=1)
+    assert result.shapes == {n.name: n.out_shape for n in graph.nodes}
+    assert result.outputs["fc"].shape == (1, 1000)
+
+
+@pytest.mark.parametrize("keep_all", [False, True])
+def test_memory_estimate_bounds_resnet50(keep_all):
+    import tracemalloc
+
+    graph = _resnet50_graph()
+    ex = Executor(graph)
+    x = ex.random_input(1)
+    estimate = estimate_memory(graph, 1, keep_all=keep_all)
+    tracemalloc.start()
+    ex.forward(x, keep=keep_all)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak <= estimate.peak - estimate.weights  # weights and input were allocated before
+    assert estimate.peak - estimate.weights < 4 * peak  # and the estimate is not wildly loose

@@ -83,6 +83,21 @@ layers:
   - upsample: {scale: 3}
   - sigmoid
 """,
+    "resnet_stem": """
+input: [3, 40, 40]
+layers:
+  - conv: {out: 4, kernel: 7, stride: 2, padding: 3, bias: false}
+  - batchnorm:
+  - relu:
+  - maxpool: {kernel: 3, stride: 2, padding: 1}
+    name: pool
+  - conv: {out: 2, kernel: 1, bias: false}
+  - conv: {out: 2, kernel: 3, padding: 1, bias: false}
+  - conv: {out: 4, kernel: 1, bias: false}
+  - add:
+    from: [conv4, pool]
+  - relu:
+""",
     "one_d": """
 input: [1, 40]
 layers:
@@ -263,6 +278,10 @@ def test_rf_hand_worked_values():
     assert checks["conv2"].measured_size == [5 + 8, 5 + 2]    # + 4·2, + 1·2
     assert checks["conv3"].measured_size == [13 + 6, 7 + 12]  # + 3·2, + 3·4
     assert checks["conv3"].measured_jump == [2, 2]
+    stem = {c.layer: c for c in rfprobe.measure(analysis_of(RF_SPECS["resnet_stem"]))}
+    assert (stem["conv1"].measured_size, stem["conv1"].measured_jump) == ([7, 7], [2, 2])
+    assert (stem["pool"].measured_size, stem["pool"].measured_jump) == ([11, 11], [4, 4])   # 7 + 2·2
+    assert (stem["add1"].measured_size, stem["add1"].measured_jump) == ([19, 19], [4, 4])   # 11 + 2·4
     transposed = {c.layer: c for c in rfprobe.measure(analysis_of(RF_SPECS["transposed"]))}
     # a 2×2 stride-2 transposed conv: each output sees one input, so the field does not grow
     assert transposed["conv_transpose2"].measured_size == transposed["conv_transpose1"].measured_size
