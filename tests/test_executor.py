@@ -131,10 +131,12 @@ def test_executor_shapes_equal_calculated_shapes(name):
 
 @st.composite
 def random_chain(draw):
-    """A random valid-by-construction 2-D chain of conv / pool / transposed conv / upsample."""
+    """A random 2-D chain of conv / pool / transposed conv / upsample, maybe ending in a
+    residual branch (3×3 'same' conv added back onto the chain's output)."""
     size = draw(st.integers(8, 14))
     lines = [f"input: [2, {size}, {size + draw(st.integers(0, 3))}]", "layers:"]
-    for _ in range(draw(st.integers(1, 4))):
+    last = "input"
+    for i in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", "conv_transpose", "upsample"]))
         if kind == "conv":
             k, d = draw(st.integers(1, 3)), draw(st.integers(1, 2))
@@ -147,6 +149,12 @@ def random_chain(draw):
             lines.append(f"  - conv_transpose: {{out: 2, kernel: {draw(st.integers(1, 3))}, stride: 2}}")
         else:
             lines.append(f"  - upsample: {{scale: 2, mode: {draw(st.sampled_from(['nearest', 'linear']))}}}")
+        last = f"l{i}"
+        lines.append(f"    name: {last}")
+    if draw(st.booleans()):
+        d = draw(st.integers(1, 2))
+        lines += [f"  - conv: {{out: 2, kernel: 3, padding: {d}, dilation: {d}}}", "    name: branch",
+                  "  - add:", f"    from: [branch, {last}]"]
     return "\n".join(lines) + "\n"
 
 
