@@ -252,10 +252,12 @@ class Executor:
         x = rng.uniform(0.5, 1.5, shape) if positive else rng.standard_normal(shape)
         return x.astype(self.dtype)
 
-    def forward(self, x, keep: bool | set = False, on_layer=None, _caches: bool = False) -> ForwardResult:
+    def forward(self, x, keep: bool | set = False, on_layer=None, _caches: bool = False,
+                into: ForwardResult | None = None) -> ForwardResult:
         """Run every layer. keep=True keeps every output (a set keeps those names); other
         activations are freed once their last reader has run. on_layer(node) is called after
-        each layer (progress bars)."""
+        each layer (progress bars). `into`: a ForwardResult to fill as layers complete (so a
+        caller still has the shapes so far when a kernel raises)."""
         x = np.asarray(x, dtype=self.dtype)
         expected = tuple(self.graph.input_shape)
         if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
@@ -269,7 +271,7 @@ class Executor:
         in_place = dataclasses.replace(ctx, overwrite_input=True)
         last_use = _last_use(self.graph)
         live = {"input": x}
-        result = ForwardResult({})
+        result = ForwardResult({}) if into is None else into
         for i, node in enumerate(self.graph.nodes):
             inputs = [live[name] for name in node.inputs]
             source = node.inputs[0]

@@ -76,7 +76,7 @@ class VerifyResult:
 def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int | None = None,
            check_rf: bool = False, on_layer=None) -> VerifyResult:
     """Run the executor on a seeded random input and compare shapes (and rfs)."""
-    from netcalc.executor import Executor, check_memory, default_memory_limit
+    from netcalc.executor import Executor, ForwardResult, check_memory, default_memory_limit
 
     graph = analysis.graph
     limit = default_memory_limit() if memory_limit is None else memory_limit
@@ -85,13 +85,14 @@ def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int 
     x = executor.random_input(batch, seed=seed)
     checks = {node.name: LayerCheck(node.name, node.kind.name, tuple(node.out_shape), None)
               for node in graph.nodes}
+    result = ForwardResult({})
     try:
-        result = executor.forward(x, on_layer=on_layer)
-        for name, shape in result.shapes.items():
-            checks[name].executed = shape
+        executor.forward(x, on_layer=on_layer, into=result)
     except Exception as exc:  # a kernel that cannot run the calculated geometry is a mismatch
-        failed = next(c for c in checks.values() if c.executed is None)
-        failed.error = f"{type(exc).__name__}: {exc}"
+        failed = graph.nodes[len(result.shapes)].name
+        checks[failed].error = f"{type(exc).__name__}: {exc}"
+    for name, shape in result.shapes.items():
+        checks[name].executed = shape
     out = VerifyResult(analysis, batch, estimate.peak, list(checks.values()))
     if check_rf:
         from netcalc import rfprobe

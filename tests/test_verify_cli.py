@@ -161,6 +161,23 @@ def test_verify_mismatch_exit_1(spec_file, monkeypatch):
     assert [layer["name"] for layer in report["layers"] if not layer["ok"]][0] == "maxpool1"
 
 
+def test_verify_kernel_failure_is_a_mismatch_on_that_layer(spec_file, monkeypatch):
+    from netcalc.layers.conv import Conv
+
+    real = Conv.forward
+
+    def broken(self, node, inputs, weights, ctx):
+        if node.name == "conv2":
+            raise ValueError("operands could not be broadcast")
+        return real(self, node, inputs, weights, ctx)
+
+    monkeypatch.setattr(Conv, "forward", broken)
+    result = invoke(["verify", spec_file(SMALL), "--format", "json"])
+    assert result.exit_code == 1
+    failed = [layer for layer in json.loads(result.output)["layers"] if not layer["ok"]]
+    assert failed[0]["name"] == "conv2" and "could not be broadcast" in failed[0]["error"]
+
+
 def test_verify_bad_spec_exit_2(spec_file):
     result = subprocess.run([sys.executable, "-m", "netcalc", "verify", spec_file(SMALL.replace("relu", "rleu"))],
                             cwd=ROOT, capture_output=True, text=True)
