@@ -52,8 +52,8 @@ def default_memory_limit() -> int:
 @dataclass
 class MemoryEstimate:
     """Peak bytes of one pass, from shapes alone: the largest sum, over layers, of the live
-    activations, the layer's new output, its workspace (padded input copy + one im2col tile +
-    temporaries), plus the weights and the input."""
+    activations, the layer's new output, its workspace (`LayerType.workspace_bytes`: padded input
+    copy + one im2col tile + temporaries), plus the weights and the input."""
 
     peak: int
     weights: int
@@ -66,30 +66,6 @@ class MemoryEstimate:
 
         return (f"{human_bytes(self.peak)} (activations {human_bytes(self.activations_peak)}, "
                 f"workspace {human_bytes(self.workspace_peak)}, weights {human_bytes(self.weights)})")
-
-
-def _workspace(node: Node, batch: int, itemsize: int, max_ws: int) -> int:
-    """Upper bound on the scratch memory a layer's forward needs besides its output."""
-    in_bytes = batch * prod(node.in_shape) * itemsize
-    out_bytes = batch * prod(node.out_shape) * itemsize
-    name = node.kind.name
-    if name in ("conv", "depthwise", "conv_transpose", "maxpool", "avgpool"):
-        k = prod(node.params["kernel"])
-        if name == "conv_transpose":
-            # the adjoint scatter: a padded output-sized buffer and one tile of C_out·Πk × in columns
-            padded = batch * node.out_shape[0] * prod(n + 2 * k for n in node.spatial_out) * itemsize
-            cols = batch * node.out_shape[0] * k * prod(node.spatial_in) * itemsize
-        else:
-            # a padded copy of the input and one im2col tile of C_in·Πk × out columns
-            padded = batch * node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in) * itemsize
-            cols = batch * node.in_shape[0] * k * prod(node.spatial_out) * itemsize
-        if name in ("maxpool", "avgpool"):
-            cols = 0  # pooling loops over kernel offsets, no im2col
-        # + a tile's GEMM result / comparison temporaries, and max pooling's int64 argmax
-        extra = 3 * out_bytes if name == "maxpool" else out_bytes
-        return padded + min(cols, max_ws) + extra
-    # element-wise and the rest: a couple of temporaries the size of the input or output
-    return 2 * max(in_bytes, out_bytes)
 
 
 def weight_bytes(graph: Graph, itemsize: int) -> int:
@@ -111,7 +87,7 @@ def estimate_memory(graph: Graph, batch: int, itemsize: int = 4, keep_all: bool 
         out = batch * prod(node.out_shape) * itemsize
         if keep_all:
             out *= 2  # the output and its gradient / a saved copy
-        work = _workspace(node, batch, itemsize, max_workspace_bytes)
+        work = node.kind.workspace_bytes(node, batch, itemsize, max_workspace_bytes)
         total = live + out + work + weights
         if total > best[0]:
             best = (total, live + out, work, node.name)

@@ -134,6 +134,11 @@ class LayerType:
     def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
         return {}
 
+    def workspace_bytes(self, node: Node, batch: int, itemsize: int, max_workspace: int) -> int:
+        """Upper bound on the scratch memory forward needs besides its output (the executor's
+        memory estimate): by default a couple of temporaries the size of the input or output."""
+        return 2 * batch * itemsize * max(prod(node.in_shape), prod(node.out_shape))
+
     def forward(self, node: Node, inputs: list, weights: dict, ctx: "RunContext"):
         """(output, cache) for a batch: inputs are (N, *in_shape) arrays, weights maps the
         `weight_shapes` keys to arrays. Uses the geometry configure() resolved (node.extra,

@@ -103,6 +103,13 @@ class Conv(LayerType):
 
 
     # ---- executor: im2col + GEMM per group (kernels.conv_*) ----
+    def workspace_bytes(self, node, batch, itemsize, max_workspace):
+        # a padded copy of the input, one im2col tile of C_in·Πk × out columns, the GEMM result
+        k = prod(node.params["kernel"])
+        padded = node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in)
+        cols = node.in_shape[0] * k * prod(node.spatial_out)
+        return batch * itemsize * (padded + prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
+
     def _geometry(self, node: Node):
         p = node.params
         return p["stride"], p["dilation"], node.extra["pads"], self.channels(node)[2], node.spatial_out
@@ -237,6 +244,13 @@ class ConvTranspose(Conv):
 
 
     # ---- executor: col2im scatter (kernels.conv_transpose_*) ----
+    def workspace_bytes(self, node, batch, itemsize, max_workspace):
+        # the scatter: a padded output-sized buffer, one tile of C_out·Πk × in columns
+        k = prod(node.params["kernel"])
+        padded = node.out_shape[0] * prod(n + 2 * k for n in node.spatial_out)
+        cols = node.out_shape[0] * k * prod(node.spatial_in)
+        return batch * itemsize * (padded + prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
+
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 

@@ -67,6 +67,14 @@ class Pool(LayerType):
                 for k, s, d, pad in zip(kernel, stride, dilation, node.extra["pads"])]
 
     # ---- executor ----
+    def workspace_bytes(self, node, batch, itemsize, max_workspace):
+        # a padded copy of the input (pooling loops over kernel offsets: no im2col), output-sized
+        # temporaries, and max pooling's int64 argmax; the probe's uniform conv adds one im2col tile
+        k = prod(node.params["kernel"])
+        padded = node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in)
+        cols = node.in_shape[0] * k * prod(node.spatial_out)
+        return batch * itemsize * (padded + 3 * prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
+
     def _probe_weights(self, node: Node, x):
         """A uniform depthwise kernel with the pool's window: every tap gets gradient (probe mode)."""
         import numpy as np
