@@ -553,3 +553,30 @@ def test_memory_estimate_bounds_resnet50(keep_all):
     tracemalloc.stop()
     assert peak <= estimate.peak - estimate.weights  # weights and input were allocated before
     assert estimate.peak - estimate.weights < 4 * peak  # and the estimate is not wildly loose
+
+
+@pytest.mark.parametrize("layer,shape", [
+    ("relu", [2, 3, 3]), ("relu6", [2, 3, 3]), ("leaky_relu", [2, 3, 3]), ("silu", [2, 3, 3]),
+    ("hardswish", [2, 3, 3]), ("dropout", [2, 3]), ("identity", [2, 3]), ("flatten", [2, 2, 3]),
+    ("adaptive_maxpool: {out: [2, 2]}", [2, 5, 4]), ("adaptive_avgpool: {out: 3}", [2, 5, 4]),
+    ("global_maxpool", [2, 3, 4]), ("upsample: {scale: 2}", [1, 3, 2]),
+    ("upsample: {size: [4, 5, 3], mode: linear}", [1, 2, 3, 2]), ("spp: {levels: [1, 2], mode: avg}", [2, 4, 5]),
+    ("maxpool: {kernel: 2, stride: 1, dilation: 2, padding: 1}", [1, 5, 5]),
+    ("conv: {out: 2, kernel: [2, 3], dilation: [2, 1], padding: same}", [2, 5, 4]),
+    ("conv: {out: 2, kernel: 2, stride: 2, groups: 2, padding: [[0, 1], [1, 0], [1, 1]]}", [2, 3, 3, 3]),
+])
+def test_every_layer_backward_matches_finite_differences(layer, shape):
+    """Through the registry entry: d y[element] / d (x, weights) against central differences."""
+    graph = single(layer, shape)
+    ex = Executor(graph, dtype=np.float64, seed=11)
+    x = ex.random_input(2, seed=12) * 3  # spread relu6/hardswish inputs across their kinks' sides
+    node = graph.nodes[-1]
+    element = (1,) + tuple(s // 2 for s in node.out_shape)
+    grads = ex.gradient(x, node.name, element)
+
+    def value(_):
+        return float(ex.forward(x, keep=True).outputs[node.name][element])
+
+    np.testing.assert_allclose(grads.input, naive.numerical_grad(value, x), **GRAD_TOL)
+    for name, w in ex.weights.items():
+        np.testing.assert_allclose(grads.weights[name], naive.numerical_grad(value, w), err_msg=name, **GRAD_TOL)
