@@ -406,3 +406,13 @@ def test_progress_bar_is_silent_when_not_a_terminal():
 
     with _progress(3, "verify") as tick:
         tick(None)  # the stand-in accepts a node and prints nothing
+
+
+def test_rf_of_an_empty_field():
+    """A stride-2 conv reading only the odd positions of a 1×1 stride-2 transposed conv's output
+    sees only inserted zeros: calculated and measured fields are both empty."""
+    text = ("input: [2, 8, 8]\nlayers:\n  - conv_transpose: {out: 2, kernel: 1, stride: 2}\n"
+            "  - conv: {out: 2, kernel: 2, stride: 2, dilation: 2, padding: 1}\n")
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(text))}
+    assert checks["conv1"].status == "ok" and checks["conv1"].measured_size == [None, None]
+    assert "empty field" in checks["conv1"].note
