@@ -184,6 +184,8 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
     from netcalc.analysis import analyze_file
 
     analysis = analyze_file(spec)
+    for warning in analysis.warnings:
+        click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
     limit = _memory_limit(max_memory)
     steps = len(analysis.layers) * (2 if check_rf else 1)
     with _progress(steps, "verify") as tick:
