@@ -150,6 +150,9 @@ class LayerType:
         """(gradients w.r.t. each input, {weight key: gradient}) of `forward`."""
         raise NotImplementedError(f"the executor has no backward for {self.name}")
 
+    def __repr__(self) -> str:
+        return f"<layer type {self.name}>"
+
 
 @dataclass
 class RunContext:
@@ -163,9 +166,6 @@ class RunContext:
     weight_grads: bool = True  # False: backward may skip weight gradients (return {})
     caches: bool = True  # False: no backward will follow, forward may skip its cache
     overwrite_input: bool = False  # True: forward may reuse inputs[0]'s memory for its output
-
-    def __repr__(self) -> str:
-        return f"<layer type {self.name}>"
 
 
 def register(cls_or_obj):
