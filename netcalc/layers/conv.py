@@ -101,7 +101,6 @@ class Conv(LayerType):
             shapes["bias"] = (c_out,)
         return shapes
 
-
     # ---- executor: im2col + GEMM per group (kernels.conv_*) ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):
         # a padded copy of the input, one im2col tile of C_in·Πk × out columns, the GEMM result
@@ -241,7 +240,6 @@ class ConvTranspose(Conv):
         if node.params["bias"]:
             shapes["bias"] = (c_out,)
         return shapes
-
 
     # ---- executor: col2im scatter (kernels.conv_transpose_*) ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):

@@ -93,10 +93,10 @@ class Pool(LayerType):
         from netcalc import kernels
 
         _, stride, dilation = self.geometry(node)
-        dx, _, _ = kernels.conv_backward(dy, x, self._probe_weights(node, x), stride, dilation,
-                                         node.extra["pads"], x.shape[1], node.spatial_out, False,
-                                         ctx.max_workspace_bytes)
-        return dx
+        # dX of the uniform depthwise conv: its data adjoint, the transposed conv
+        return kernels.conv_transpose_forward(dy, self._probe_weights(node, x), None, stride, dilation,
+                                              node.extra["pads"], x.shape[1], node.spatial_in,
+                                              ctx.max_workspace_bytes)
 
 
 @register
@@ -176,7 +176,6 @@ class AdaptivePool(LayerType):
 
         mode = "avg" if ctx.probe else self.mode
         return [kernels.adaptive_pool_backward(grad_output, inputs[0], node.spatial_out, mode, cache)], {}
-
 
     def explain(self, node: Node) -> dict[str, list[str]]:
         out = super().explain(node)
