@@ -192,7 +192,7 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
         result = verification.verify(analysis, batch=batch, seed=seed, memory_limit=limit, check_rf=check_rf,
                                      on_layer=tick)
     if fmt == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         verification.render_table(result, make_console())
     sys.exit(int(ExitCode.OK if result.ok else ExitCode.FAILED))
