@@ -244,11 +244,9 @@ class _Builder:
         return previous
 
     def _skip(self, full: str, inputs, type_loc: Loc, reserved, scope: _Scope) -> str:
-        """An entry whose `if` is false: no layer; its name stands for its input (an identity)."""
+        """An entry whose `if` is false: no layer; its name stands for its (first) input, like an
+        identity, so `from: [bn3, downsample]` or a left-out residual `add` keep working."""
         self._claim(full, type_loc, reserved)
-        if len(inputs) != 1:
-            raise scope.error(f"'{full}' is left out by 'if' but has {len(inputs)} inputs; a left-out "
-                              f"entry passes its one input on", reserved.loc_of("if"))
         self.outputs[full] = inputs[0]
         return inputs[0]
 
