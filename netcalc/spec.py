@@ -145,6 +145,10 @@ class _Scope:
 TOP = _Scope()
 
 
+class _TooBig(SpecError):
+    """The size pre-pass's own error (other errors are left for the expansion to report)."""
+
+
 class _Builder:
     def __init__(self, path: str, blocks, blocks_loc):
         self.path = path
@@ -357,25 +361,31 @@ class _Builder:
         """The number of primitive layers `entries` expand to; raises past MAX_LAYERS."""
         total = 0
         for index in range(len(entries)):
-            type_name, kind, raw, first, repeat, condition, reserved, type_loc = self._entry(entries, index, scope)
-            if not condition:
-                continue
-            if isinstance(kind, Block):
-                inner = _Scope("", "input", None, kind.name, scope.instance or type_name)
-                inner.args = self._bind(kind, first, type_loc, scope)
-                size = self.check_size(kind.layers, inner)
-                if repeat > 1:
-                    inner.args = self._bind(kind, raw, type_loc, scope)
-                    size += (repeat - 1) * self.check_size(kind.layers, inner)
-            elif getattr(kind, "composite", False):
-                check_param_names(kind.params, raw, kind.name, type_loc)
-                size = repeat * len(kind.expand(raw))
-            else:
-                size = repeat
+            try:
+                type_name, kind, raw, first, repeat, condition, reserved, type_loc = \
+                    self._entry(entries, index, scope)
+                if not condition:
+                    continue
+                if isinstance(kind, Block):
+                    inner = _Scope("", "input", None, kind.name, "?")
+                    inner.args = self._bind(kind, first, type_loc, scope)
+                    size = self.check_size(kind.layers, inner)
+                    if repeat > 1:
+                        inner.args = self._bind(kind, raw, type_loc, scope)
+                        size += (repeat - 1) * self.check_size(kind.layers, inner)
+                elif getattr(kind, "composite", False):
+                    check_param_names(kind.params, raw, kind.name, type_loc)
+                    size = repeat * len(kind.expand(raw))
+                else:
+                    size = repeat
+            except _TooBig:
+                raise
+            except SpecError:
+                continue  # the expansion reports it, naming the instance
             total += size
             if total > MAX_LAYERS:
                 where = f"block '{scope.block}': " if scope.block else ""
-                raise SpecError(f"{where}the spec expands to more than {MAX_LAYERS:,} layers (this "
+                raise _TooBig(f"{where}the spec expands to more than {MAX_LAYERS:,} layers (this "
                                 f"'{type_name}' entry alone gives {size:,}); refusing to build it", type_loc)
         return total
 
