@@ -169,7 +169,14 @@ class _Builder:
         loc = entries.loc_of(index)
         type_name, raw, reserved, type_loc = split_entry(entries[index], loc)
         block = self.blocks.get(type_name) if isinstance(type_name, str) else None
-        kind = block if block is not None else lookup(type_name, type_loc)
+        try:
+            kind = block if block is not None else lookup(type_name, type_loc)
+        except SpecError as exc:
+            hint = did_you_mean(type_name, self.blocks) if self.blocks else ""
+            if hint and "did you mean" not in exc.message:
+                exc.message = f"unknown layer type or block '{type_name}'{hint}"
+                exc.args = (exc.message,)
+            raise
         raw = self._subst(raw, scope, type_loc)
         repeat = self._subst(reserved.get("repeat", 1), scope, reserved.loc_of("repeat") if reserved else loc)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
@@ -403,8 +410,10 @@ def _parse_blocks(blocks, blocks_loc) -> dict[str, Block]:
         loc = blocks.key_locs[name]
         if not isinstance(name, str) or not _IDENT.fullmatch(name):
             raise SpecError(f"block name {name!r} must be a word (letters, digits, _)", loc)
-        if name in REGISTRY or name in ALIASES or name in ("input",):
+        if name in REGISTRY or name in ALIASES or name == "input":
             raise SpecError(f"block name '{name}' clashes with a layer type; pick another name", loc)
+        if name in RESERVED_LAYER_KEYS:
+            raise SpecError(f"block name '{name}' clashes with the reserved key '{name}'; pick another name", loc)
         if not isinstance(body, YMap):
             raise SpecError(f"block '{name}' must be a mapping with 'layers' (and optional 'args')", loc)
         for key in body:

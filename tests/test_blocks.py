@@ -282,6 +282,8 @@ HEAD = "input: [3, 8, 8]\nblocks:\n"
     ("  b:\n    args: {mid: 4}\n    layers:\n      - conv: {out: mdi * 2, kernel: 1}\nlayers:\n  - b\n", 6,
      ["block 'b'", "unknown argument 'mdi'", "did you mean 'mid'"]),
     ("  relu: {layers: [tanh]}\nlayers: [relu]\n", 3, ["block name 'relu' clashes with a layer type"]),
+    ("  first: {layers: [tanh]}\nlayers: [relu]\n", 3, ["clashes with the reserved key 'first'"]),
+    ("  bottleneck: {layers: [tanh]}\nlayers: [bottlenek]\n", 4, ["did you mean 'bottleneck'"]),
     ("  b: {layer: [relu]}\nlayers: [b]\n", 3, ["unknown key 'layer'", "did you mean 'layers'"]),
     ("  b: {layers: [{relu: , from: nope}]}\nlayers: [b]\n", 3, ["unknown layer 'nope'", "instance 'b1'"]),
     ("  b: {args: {n: 0}, layers: [{relu: , repeat: n}]}\nlayers: [b]\n", 3, ["'repeat' must be a positive"]),
