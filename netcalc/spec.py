@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
@@ -145,6 +146,19 @@ class _Scope:
 TOP = _Scope()
 
 
+class _Entry(NamedTuple):
+    """One layer entry, read in a scope (block arguments substituted)."""
+
+    type_name: str
+    kind: object            # a Block or a LayerType
+    raw: object             # parameters (or block arguments)
+    first: object           # the same for the first repetition (`first:` merged on top)
+    repeat: int
+    condition: bool         # `if:`; False leaves the entry out
+    reserved: dict          # the entry's reserved keys (a YMap), {} for a bare name
+    type_loc: Loc
+
+
 class _TooBig(SpecError):
     """The size pre-pass's own error (other errors are left for the expansion to report)."""
 
@@ -158,12 +172,11 @@ class _Builder:
         self.outputs: dict[str, str] = {"input": "input"}
         self.defined_at: dict[str, Loc] = {}
         self.unresolved: list[tuple[str, str, Loc, str]] = []
+        self._sizes: dict[tuple, int] = {}
         _check_recursion(self.blocks)
 
     # -- one entry, as both the size pre-pass and the expansion read it -----------------------
-    def _entry(self, entries: YList, index: int, scope: _Scope):
-        """(type name, block or layer type, params, first-copy params, repeat, condition, reserved,
-        type location) with block arguments substituted."""
+    def _entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
         from netcalc.layers import lookup
 
         loc = entries.loc_of(index)
@@ -190,11 +203,11 @@ class _Builder:
         first = raw
         if reserved and "first" in reserved:
             extra = reserved["first"]
-            if not isinstance(extra, YMap):
+            if not isinstance(extra, YMap) or not (raw is None or isinstance(raw, dict)):
                 raise scope.error("'first' must be a mapping of parameters (or block arguments) that "
                                   "replace the entry's own for its first repetition", reserved.loc_of("first"))
             first = _merged(raw, self._subst(extra, scope, reserved.loc_of("first")), type_loc)
-        return type_name, kind, raw, first, repeat, condition, reserved, type_loc
+        return _Entry(type_name, kind, raw, first, repeat, condition, reserved, type_loc)
 
     def _subst(self, value, scope: _Scope, loc: Loc):
         """Block arguments substituted into a value: a string that is exactly an argument name
@@ -229,32 +242,31 @@ class _Builder:
         """Append the entries' layers; returns the name of the last output."""
         scope = scope or _Scope(prefix=prefix)
         for index in range(len(entries)):
-            type_name, kind, raw, first, repeat, condition, reserved, type_loc = self._entry(entries, index, scope)
-            loc = entries.loc_of(index)
-            key = type_name if isinstance(kind, Block) else kind.name
-            explicit = reserved.get("name")
+            e = self._entry(entries, index, scope)
+            key = e.type_name if isinstance(e.kind, Block) else e.kind.name
+            explicit = e.reserved.get("name")
             if explicit is not None:
-                _check_name(explicit, reserved.loc_of("name"))
-            for copy in range(repeat):
+                _check_name(explicit, e.reserved.loc_of("name"))
+            for copy in range(e.repeat):
                 counters[key] = counters.get(key, 0) + 1
                 if explicit is None:
                     local = f"{key}{counters[key]}"
                 else:
-                    local = explicit if repeat == 1 else f"{explicit}.{copy}"
+                    local = explicit if e.repeat == 1 else f"{explicit}.{copy}"
                 full = scope.prefix + local
-                inputs = self._inputs(reserved, previous, scope, loc) if copy == 0 else [previous]
-                params = first if copy == 0 else raw
-                if not condition:
-                    previous = self._skip(full, inputs, type_loc, reserved, scope)
-                elif isinstance(kind, Block):
-                    previous = self._add_instance(full, kind, params, inputs, type_loc, reserved, scope)
+                inputs = self._inputs(e.reserved, previous, scope, entries.loc_of(index)) if copy == 0 else [previous]
+                params = e.first if copy == 0 else e.raw
+                if not e.condition:
+                    previous = self._skip(full, inputs, e.type_loc, e.reserved)
+                elif isinstance(e.kind, Block):
+                    previous = self._add_instance(full, e.kind, params, inputs, e.type_loc, e.reserved, scope)
                 else:
-                    previous = self._add_layer(full, kind, type_name, params, inputs, type_loc, reserved)
-            if explicit is not None and repeat > 1:
+                    previous = self._add_layer(full, e.kind, e.type_name, params, inputs, e.type_loc, e.reserved)
+            if explicit is not None and e.repeat > 1:
                 self.outputs[scope.prefix + explicit] = previous  # `from: layer1` = its last copy
         return previous
 
-    def _skip(self, full: str, inputs, type_loc: Loc, reserved, scope: _Scope) -> str:
+    def _skip(self, full: str, inputs, type_loc: Loc, reserved) -> str:
         """An entry whose `if` is false: no layer; its name stands for its (first) input, like an
         identity, so `from: [bn3, downsample]` or a left-out residual `add` keep working."""
         self._claim(full, type_loc, reserved)
@@ -369,22 +381,18 @@ class _Builder:
         total = 0
         for index in range(len(entries)):
             try:
-                type_name, kind, raw, first, repeat, condition, reserved, type_loc = \
-                    self._entry(entries, index, scope)
-                if not condition:
+                e = self._entry(entries, index, scope)
+                if not e.condition:
                     continue
-                if isinstance(kind, Block):
-                    inner = _Scope("", "input", None, kind.name, "?")
-                    inner.args = self._bind(kind, first, type_loc, scope)
-                    size = self.check_size(kind.layers, inner)
-                    if repeat > 1:
-                        inner.args = self._bind(kind, raw, type_loc, scope)
-                        size += (repeat - 1) * self.check_size(kind.layers, inner)
-                elif getattr(kind, "composite", False):
-                    check_param_names(kind.params, raw, kind.name, type_loc)
-                    size = repeat * len(kind.expand(raw))
+                if isinstance(e.kind, Block):
+                    size = self._instance_size(e.kind, e.first, e.type_loc, scope)
+                    if e.repeat > 1:
+                        size += (e.repeat - 1) * self._instance_size(e.kind, e.raw, e.type_loc, scope)
+                elif getattr(e.kind, "composite", False):
+                    check_param_names(e.kind.params, e.raw, e.kind.name, e.type_loc)
+                    size = e.repeat * len(e.kind.expand(e.raw))
                 else:
-                    size = repeat
+                    size = e.repeat
             except _TooBig:
                 raise
             except SpecError:
@@ -393,8 +401,17 @@ class _Builder:
             if total > MAX_LAYERS:
                 where = f"block '{scope.block}': " if scope.block else ""
                 raise _TooBig(f"{where}the spec expands to more than {MAX_LAYERS:,} layers (this "
-                                f"'{type_name}' entry alone gives {size:,}); refusing to build it", type_loc)
+                              f"'{e.type_name}' entry alone gives {size:,}); refusing to build it", e.type_loc)
         return total
+
+    def _instance_size(self, block: Block, params, type_loc: Loc, scope: _Scope) -> int:
+        """check_size of one instance, remembered per (block, arguments) so that nested repeats
+        with `first:` cost one visit per distinct instance, not one per copy."""
+        args = self._bind(block, params, type_loc, scope)
+        key = (block.name, repr(sorted(args.items(), key=lambda item: item[0])))
+        if key not in self._sizes:
+            self._sizes[key] = self.check_size(block.layers, _Scope("", "input", args, block.name, "?"))
+        return self._sizes[key]
 
 
 def _parse_blocks(blocks, blocks_loc) -> dict[str, Block]:

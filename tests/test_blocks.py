@@ -320,3 +320,15 @@ def test_a_block_error_on_the_command_line_is_one_line_with_exit_2(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert f"{spec}:5:" in lines[0] and "block 'b' has no argument 'mdi'" in lines[0]
+
+
+def test_size_check_stays_fast_on_deeply_nested_repeats_with_first():
+    # 2^39 layers through 39 nested blocks, each repeated twice with a different first copy
+    lines = [HEAD.rstrip("\n"), "  b0: {args: {x: 0}, layers: [relu]}"]
+    lines += [f"  b{i}: {{args: {{x: 0}}, layers: [{{b{i - 1}: {{x: 0}}, repeat: 2, first: {{x: 1}}}}]}}"
+              for i in range(1, 40)]
+    lines.append("layers: [b39]")
+    start = time.perf_counter()
+    err = spec_error("\n".join(lines) + "\n")
+    assert time.perf_counter() - start < 2
+    assert "more than 1,000,000 layers" in str(err) and "block 'b20'" in str(err)
