@@ -207,6 +207,9 @@ class _Builder:
                 raise scope.error("'first' must be a mapping of parameters (or block arguments) that "
                                   "replace the entry's own for its first repetition", reserved.loc_of("first"))
             first = _merged(raw, self._subst(extra, scope, reserved.loc_of("first")), type_loc)
+        if reserved and "expect" in reserved and scope.args is not None:  # expectations may use arguments
+            reserved = _merged(reserved, {"expect": self._subst(reserved["expect"], scope,
+                                                                reserved.loc_of("expect"))}, type_loc)
         return _Entry(type_name, kind, raw, first, repeat, condition, reserved, type_loc)
 
     def _subst(self, value, scope: _Scope, loc: Loc):

@@ -332,3 +332,20 @@ def test_size_check_stays_fast_on_deeply_nested_repeats_with_first():
     err = spec_error("\n".join(lines) + "\n")
     assert time.perf_counter() - start < 2
     assert "more than 1,000,000 layers" in str(err) and "block 'b20'" in str(err)
+
+
+def test_expect_on_an_instance_belongs_to_its_output_layer():
+    spec = load_spec_text(textwrap.dedent("""
+        input: [3, 8, 8]
+        blocks:
+          b: {args: {c: 4}, layers: [{conv: {out: c, kernel: 3}, expect: {output: [c, 6, 6]}}, relu]}
+        layers:
+          - {b: {c: 5}, name: x, expect: {output: [5, 6, 6]}}
+        """), "t.yaml")
+    assert spec.layers[0].expect == {"output": [5, 6, 6]}  # argument substituted inside expect
+    assert spec.layers[1].name == "x.relu1" and spec.layers[1].expect == {"output": [5, 6, 6]}
+
+
+def test_an_instance_takes_one_input():
+    err = spec_error(HEAD + "  b: {layers: [relu]}\nlayers:\n  - relu\n  - {b: , from: [input, relu1]}\n")
+    assert "block 'b' takes one input" in str(err) and err.loc.line == 6
