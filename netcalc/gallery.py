@@ -27,8 +27,9 @@ def gallery_table(specs_dir: Path = SPECS) -> str:
     for path in sorted(specs_dir.glob("*.yaml")):
         analysis = analyze_file(path)
         shape = "×".join(map(str, analysis.graph.input_shape))
-        lines.append(f"| `{path.name}` | {shape} | {analysis.total('params'):,} | {human(analysis.total('macs'))} | "
-                     f"{human(analysis.total('flops'))} | {analysis.final_rf or '-'} |")
+        lines.append(f"| `{path.name}` | {shape} | {analysis.total('params'):,} | "
+                     f"{human(analysis.total('macs'))} | {human(analysis.total('flops'))} | "
+                     f"{analysis.final_rf or '-'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -257,7 +257,10 @@ class _Builder:
                 else:
                     local = explicit if e.repeat == 1 else f"{explicit}.{copy}"
                 full = scope.prefix + local
-                inputs = self._inputs(e.reserved, previous, scope, entries.loc_of(index)) if copy == 0 else [previous]
+                if copy == 0:
+                    inputs = self._inputs(e.reserved, previous, scope, entries.loc_of(index))
+                else:
+                    inputs = [previous]
                 params = e.first if copy == 0 else e.raw
                 if not e.condition:
                     previous = self._skip(full, inputs, e.type_loc, e.reserved)

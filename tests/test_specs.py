@@ -39,7 +39,7 @@ def conv(cin, cout, k, bias=True, dims=2):
 
 
 def test_every_bundled_network_is_there_and_analyses():
-    assert {p.stem for p in ALL_SPECS} == EXPECTED
+    assert EXPECTED <= {p.stem for p in ALL_SPECS}
     for path in ALL_SPECS:
         result = analyze_file(path)
         assert result.layers and not result.warnings, path.name
