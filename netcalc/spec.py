@@ -285,7 +285,8 @@ class _Builder:
         if len(inputs) != 1:
             raise scope.error(f"block '{block.name}' takes one input, got {len(inputs)} in 'from'",
                               reserved.loc_of("from"))
-        inner = _Scope(full + ".", inputs[0], self._bind(block, params, type_loc, scope), block.name, full)
+        args = self._bind(block, params, type_loc, scope, full)
+        inner = _Scope(full + ".", inputs[0], args, block.name, full)
         before = len(self.decls)
         last = self.add_entries(block.layers, inner.prefix, inputs[0], {}, inner)
         self.outputs[full] = last
@@ -298,7 +299,7 @@ class _Builder:
             decl.expect, decl.expect_loc = expect, reserved.loc_of("expect")
         return last
 
-    def _bind(self, block: Block, params, type_loc: Loc, scope: _Scope) -> dict:
+    def _bind(self, block: Block, params, type_loc: Loc, scope: _Scope, instance: str = "?") -> dict:
         """Argument values for one instance: given ones, then defaults (which may use earlier ones)."""
         given = params if isinstance(params, dict) else {}
         if params is not None and not isinstance(params, dict):
@@ -316,8 +317,8 @@ class _Builder:
                 continue
             if default is None:
                 raise scope.error(f"block '{block.name}' needs argument '{name}' (it has no default)", type_loc)
-            values[name] = self._subst(default, _Scope(args=dict(values), block=block.name,
-                                                      instance=scope.instance or "-"), block.arg_locs[name])
+            values[name] = self._subst(default, _Scope(args=dict(values), block=block.name, instance=instance),
+                                       block.arg_locs[name])
         return values
 
     def _inputs(self, reserved, previous: str, scope: _Scope, loc: Loc) -> list[str]:

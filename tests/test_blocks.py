@@ -349,3 +349,10 @@ def test_expect_on_an_instance_belongs_to_its_output_layer():
 def test_an_instance_takes_one_input():
     err = spec_error(HEAD + "  b: {layers: [relu]}\nlayers:\n  - relu\n  - {b: , from: [input, relu1]}\n")
     assert "block 'b' takes one input" in str(err) and err.loc.line == 6
+
+
+def test_a_bad_default_names_the_block_and_the_instance():
+    err = spec_error(HEAD + "  b:\n    args: {out: 8, mid: out // 0}\n    layers: [relu]\nlayers:\n"
+                            "  - {b: , name: x}\n")
+    assert err.loc.line == 4
+    assert "block 'b' (instance 'x'): bad expression 'out // 0': division by zero" in str(err)
