@@ -91,7 +91,10 @@ def _reserved() -> dict:
     out = {"name": {"type": "string", "minLength": 1, "pattern": r"^[^.]+$"},
            "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
            "repeat": {"type": "integer", "minimum": 1},
-           "expect": {"$ref": "#/$defs/expect"}}
+           "expect": {"$ref": "#/$defs/expect"},
+           "if": {"anyOf": [{"type": "boolean"}, {"type": "string"}],
+                  "description": "leave the entry out when false (a block argument name inside blocks)"},
+           "first": {"type": "object", "description": "parameters merged over the first repetition only"}}
     assert set(out) == set(RESERVED_LAYER_KEYS), "reserved layer keys changed: update the schema generator"
     return out
 

@@ -1,21 +1,28 @@
 """Spec loading: YAML → a flat list of named primitive layer declarations (contract §1, §6).
 
 This layer knows the file format (entries, reserved keys, automatic names, `repeat`,
-composites such as `separable`); it does not compute shapes — graph.py does.
+composites such as `separable`, `blocks:` with arguments, `first:` and `if:`); it does not
+compute shapes — graph.py does. Block instances expand here into primitive layers named
+`<instance>.<inner name>`; argument expressions are evaluated by netcalc.expr.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from netcalc.errors import Loc, SpecError, did_you_mean
+from netcalc.expr import ExprError, evaluate, looks_like_expression
 from netcalc.params import check_param_names
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
 TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits")
-RESERVED_LAYER_KEYS = ("name", "from", "repeat", "expect")
+RESERVED_LAYER_KEYS = ("name", "from", "repeat", "expect", "if", "first")
+BLOCK_KEYS = ("args", "layers")
 MAX_LAYERS = 1_000_000  # expansion past this is an error, not a hang
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -74,6 +81,7 @@ def parse_spec(doc, path: str) -> Spec:
         raise SpecError("'limits' must be a mapping like {params: 25M}", doc.loc_of("limits"))
 
     builder = _Builder(path, doc.get("blocks"), doc.loc_of("blocks") if "blocks" in doc else None)
+    builder.check_size(layers)
     builder.add_entries(layers, prefix="", previous="input", counters={})
     builder.check_unresolved()
     return Spec(name, path, input_shape, doc.loc_of("input"), builder.decls, limits,
@@ -108,42 +116,212 @@ def split_entry(entry, loc: Loc):
     return type_name, entry[type_name], entry, entry.key_locs[type_name]
 
 
+@dataclass
+class Block:
+    """A `blocks:` definition: arguments (None default = required) and its layer entries."""
+
+    name: str
+    args: dict
+    arg_locs: dict
+    layers: YList
+    loc: Loc
+
+
+@dataclass
+class _Scope:
+    """Where entries are being expanded: the top level, or one block instance."""
+
+    prefix: str = ""                 # "layer1.0." inside an instance
+    input: str = "input"             # what `from: input` means here
+    args: dict | None = None         # argument values inside an instance
+    block: str | None = None         # block name, for messages
+    instance: str | None = None      # instance name, for messages
+
+    def error(self, message: str, loc: Loc) -> SpecError:
+        if self.block is None:
+            return SpecError(message, loc)
+        return SpecError(f"block '{self.block}' (instance '{self.instance}'): {message}", loc)
+
+
+TOP = _Scope()
+
+
+class _Entry(NamedTuple):
+    """One layer entry, read in a scope (block arguments substituted)."""
+
+    type_name: str
+    kind: object            # a Block or a LayerType
+    raw: object             # parameters (or block arguments)
+    first: object           # the same for the first repetition (`first:` merged on top)
+    repeat: int
+    condition: bool         # `if:`; False leaves the entry out
+    reserved: dict          # the entry's reserved keys (a YMap), {} for a bare name
+    type_loc: Loc
+
+
+class _TooBig(SpecError):
+    """The size pre-pass's own error (other errors are left for the expansion to report)."""
+
+
 class _Builder:
     def __init__(self, path: str, blocks, blocks_loc):
         self.path = path
-        self.blocks = blocks
+        self.blocks: dict[str, Block] = _parse_blocks(blocks, blocks_loc)
         self.blocks_loc = blocks_loc
         self.decls: list[LayerDecl] = []
         self.outputs: dict[str, str] = {"input": "input"}
         self.defined_at: dict[str, Loc] = {}
-        self.unresolved: list[tuple[str, str, Loc]] = []
+        self.unresolved: list[tuple[str, str, Loc, str]] = []
+        self._sizes: dict[tuple, int] = {}
+        _check_recursion(self.blocks)
 
-    def add_entries(self, entries: YList, prefix: str, previous: str, counters: dict) -> str:
-        """Append the entries' layers; returns the name of the last output."""
+    # -- one entry, as both the size pre-pass and the expansion read it -----------------------
+    def _entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
         from netcalc.layers import lookup
 
-        for index, entry in enumerate(entries):
-            loc = entries.loc_of(index)
-            type_name, raw, reserved, type_loc = split_entry(entry, loc)
-            kind = lookup(type_name, type_loc)
-            repeat = reserved.get("repeat", 1)
-            if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-                raise SpecError(f"'repeat' must be a positive integer, got {repeat!r}", reserved.loc_of("repeat"))
-            explicit = reserved.get("name")
+        loc = entries.loc_of(index)
+        type_name, raw, reserved, type_loc = split_entry(entries[index], loc)
+        block = self.blocks.get(type_name) if isinstance(type_name, str) else None
+        try:
+            kind = block if block is not None else lookup(type_name, type_loc)
+        except SpecError as exc:
+            hint = did_you_mean(type_name, self.blocks) if self.blocks else ""
+            if hint and "did you mean" not in exc.message:
+                exc.message = f"unknown layer type or block '{type_name}'{hint}"
+                exc.args = (exc.message,)
+            raise
+        raw = self._subst(raw, scope, type_loc)
+        repeat = self._subst(reserved.get("repeat", 1), scope, reserved.loc_of("repeat") if reserved else loc)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            raise scope.error(f"'repeat' must be a positive integer, got {repeat!r}", reserved.loc_of("repeat"))
+        condition = True
+        if reserved and "if" in reserved:
+            condition = self._subst(reserved["if"], scope, reserved.loc_of("if"))
+            if not isinstance(condition, bool):
+                raise scope.error(f"'if' must be true, false or a block argument holding one, got "
+                                  f"{reserved['if']!r} = {condition!r}", reserved.loc_of("if"))
+        first = raw
+        if reserved and "first" in reserved:
+            extra = reserved["first"]
+            if not isinstance(extra, YMap) or not (raw is None or isinstance(raw, dict)):
+                raise scope.error("'first' must be a mapping of parameters (or block arguments) that "
+                                  "replace the entry's own for its first repetition", reserved.loc_of("first"))
+            first = _merged(raw, self._subst(extra, scope, reserved.loc_of("first")), type_loc)
+        if reserved and "expect" in reserved and scope.args is not None:  # expectations may use arguments
+            reserved = _merged(reserved, {"expect": self._subst(reserved["expect"], scope,
+                                                                reserved.loc_of("expect"))}, type_loc)
+        return _Entry(type_name, kind, raw, first, repeat, condition, reserved, type_loc)
+
+    def _subst(self, value, scope: _Scope, loc: Loc):
+        """Block arguments substituted into a value: a string that is exactly an argument name
+        becomes its value; a string with an operator is an integer expression over arguments."""
+        if scope.args is None:
+            return value
+        if isinstance(value, YMap):
+            out = _merged(YMap(), value, value.loc)
+            for key, item in value.items():
+                out[key] = self._subst(item, scope, value.loc_of(key))
+            return out
+        if isinstance(value, list):
+            out = YList(self._subst(item, scope, value.loc_of(i) if isinstance(value, YList) else loc)
+                        for i, item in enumerate(value))
+            out.loc = getattr(value, "loc", loc)
+            out.item_locs = list(getattr(value, "item_locs", []))
+            return out
+        if isinstance(value, str):
+            text = value.strip()
+            if text in scope.args:
+                return scope.args[text]
+            if looks_like_expression(text):
+                try:
+                    return evaluate(text, scope.args)
+                except ExprError as exc:
+                    raise scope.error(f"bad expression '{text}': {exc}", loc) from None
+        return value
+
+    # -- expansion -------------------------------------------------------------------------------
+    def add_entries(self, entries: YList, prefix: str, previous: str, counters: dict,
+                    scope: _Scope | None = None) -> str:
+        """Append the entries' layers; returns the name of the last output."""
+        scope = scope or _Scope(prefix=prefix)
+        for index in range(len(entries)):
+            e = self._entry(entries, index, scope)
+            key = e.type_name if isinstance(e.kind, Block) else e.kind.name
+            explicit = e.reserved.get("name")
             if explicit is not None:
-                _check_name(explicit, reserved.loc_of("name"))
-            for copy in range(repeat):
-                counters[kind.name] = counters.get(kind.name, 0) + 1
+                _check_name(explicit, e.reserved.loc_of("name"))
+            for copy in range(e.repeat):
+                counters[key] = counters.get(key, 0) + 1
                 if explicit is None:
-                    local = f"{kind.name}{counters[kind.name]}"
+                    local = f"{key}{counters[key]}"
                 else:
-                    local = explicit if repeat == 1 else f"{explicit}.{copy}"
-                full = prefix + local
-                inputs = self._inputs(reserved, previous, prefix, loc) if copy == 0 else [previous]
-                previous = self._add_layer(full, kind, type_name, raw, inputs, type_loc, reserved)
+                    local = explicit if e.repeat == 1 else f"{explicit}.{copy}"
+                full = scope.prefix + local
+                if copy == 0:
+                    inputs = self._inputs(e.reserved, previous, scope, entries.loc_of(index))
+                else:
+                    inputs = [previous]
+                params = e.first if copy == 0 else e.raw
+                if not e.condition:
+                    previous = self._skip(full, inputs, e.type_loc, e.reserved)
+                elif isinstance(e.kind, Block):
+                    previous = self._add_instance(full, e.kind, params, inputs, e.type_loc, e.reserved, scope)
+                else:
+                    previous = self._add_layer(full, e.kind, e.type_name, params, inputs, e.type_loc, e.reserved)
+            if explicit is not None and e.repeat > 1:
+                self.outputs[scope.prefix + explicit] = previous  # `from: layer1` = its last copy
         return previous
 
-    def _inputs(self, reserved, previous: str, prefix: str, loc: Loc) -> list[str]:
+    def _skip(self, full: str, inputs, type_loc: Loc, reserved) -> str:
+        """An entry whose `if` is false: no layer; its name stands for its (first) input, like an
+        identity, so `from: [bn3, downsample]` or a left-out residual `add` keep working."""
+        self._claim(full, type_loc, reserved)
+        self.outputs[full] = inputs[0]
+        return inputs[0]
+
+    def _add_instance(self, full: str, block: Block, params, inputs, type_loc: Loc, reserved,
+                      scope: _Scope) -> str:
+        self._claim(full, type_loc, reserved)
+        if len(inputs) != 1:
+            raise scope.error(f"block '{block.name}' takes one input, got {len(inputs)} in 'from'",
+                              reserved.loc_of("from"))
+        args = self._bind(block, params, type_loc, scope, full)
+        inner = _Scope(full + ".", inputs[0], args, block.name, full)
+        before = len(self.decls)
+        last = self.add_entries(block.layers, inner.prefix, inputs[0], {}, inner)
+        self.outputs[full] = last
+        expect = reserved.get("expect") if isinstance(reserved, YMap) else None
+        if expect is not None:  # an instance's expectations are its output layer's
+            decl = self.decls[-1] if len(self.decls) > before else None
+            if decl is None or decl.name != last or decl.expect is not None:
+                raise scope.error(f"'expect' on instance '{full}' needs its last entry to be a layer "
+                                  f"without its own 'expect'", reserved.loc_of("expect"))
+            decl.expect, decl.expect_loc = expect, reserved.loc_of("expect")
+        return last
+
+    def _bind(self, block: Block, params, type_loc: Loc, scope: _Scope, instance: str = "?") -> dict:
+        """Argument values for one instance: given ones, then defaults (which may use earlier ones)."""
+        given = params if isinstance(params, dict) else {}
+        if params is not None and not isinstance(params, dict):
+            raise scope.error(f"block '{block.name}' takes a mapping of arguments, got {params!r}", type_loc)
+        values = {}
+        for name, value in given.items():
+            if name not in block.args:
+                choices = ", ".join(block.args) or "none"
+                raise scope.error(f"block '{block.name}' has no argument '{name}'"
+                                  f"{did_you_mean(name, block.args)} (its arguments: {choices})",
+                                  given.key_locs.get(name, type_loc) if isinstance(given, YMap) else type_loc)
+            values[name] = value
+        for name, default in block.args.items():
+            if name in values:
+                continue
+            if default is None:
+                raise scope.error(f"block '{block.name}' needs argument '{name}' (it has no default)", type_loc)
+            values[name] = self._subst(default, _Scope(args=dict(values), block=block.name, instance=instance),
+                                       block.arg_locs[name])
+        return values
+
+    def _inputs(self, reserved, previous: str, scope: _Scope, loc: Loc) -> list[str]:
         if "from" not in reserved:
             return [previous]
         refs = reserved["from"]
@@ -153,29 +331,36 @@ class _Builder:
             raise SpecError("'from' must be a layer name or a list of layer names", from_loc)
         resolved = []
         for ref in refs:
-            name = prefix + ref if ref != "input" and prefix + ref in self.outputs else ref
+            if ref == "input":
+                resolved.append(scope.input)
+                continue
+            name = scope.prefix + ref  # inside an instance, names are the instance's own
             if name in self.outputs:
                 resolved.append(self.outputs[name])
             else:  # judged once every name is known: a later layer, itself, or a typo
-                self.unresolved.append((prefix + ref if prefix else ref, ref, from_loc))
-                resolved.append(ref)
+                self.unresolved.append((name, ref, from_loc, scope.prefix))
+                resolved.append(name)
         return resolved
 
     def check_unresolved(self) -> None:
-        for name, ref, loc in self.unresolved:
+        for name, ref, loc, prefix in self.unresolved:
             if name in self.outputs:
                 raise SpecError(f"'from: {ref}' refers to a layer further down (or to itself); layers run "
                                 f"in file order, so a layer can only take inputs from layers above it", loc)
-            raise SpecError(f"'from' refers to unknown layer '{ref}'"
-                            f"{did_you_mean(ref, [n for n in self.outputs if n])}", loc)
+            known = [n[len(prefix):] for n in self.outputs if n and n.startswith(prefix)]
+            where = f" inside instance '{prefix[:-1]}'" if prefix else ""
+            raise SpecError(f"'from' refers to unknown layer '{ref}'{where}{did_you_mean(ref, known)}", loc)
 
-    def _add_layer(self, full: str, kind, type_name: str, raw, inputs, type_loc: Loc, reserved) -> str:
+    def _claim(self, full: str, type_loc: Loc, reserved) -> None:
         if full in self.outputs or full in self.defined_at:
             first = self.defined_at.get(full)
             where = f" (first defined at line {first.line})" if first else ""
             raise SpecError(f"layer name '{full}' is used twice{where}", reserved.loc_of("name")
                             if isinstance(reserved, YMap) and "name" in reserved else type_loc)
         self.defined_at[full] = type_loc
+
+    def _add_layer(self, full: str, kind, type_name: str, raw, inputs, type_loc: Loc, reserved) -> str:
+        self._claim(full, type_loc, reserved)
         expect = reserved.get("expect") if isinstance(reserved, YMap) else None
         expect_loc = reserved.loc_of("expect") if expect is not None else None
         if getattr(kind, "composite", False):
@@ -196,6 +381,118 @@ class _Builder:
         if len(self.decls) > MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", type_loc)
         return self.outputs[full]
+
+    # -- the size pre-pass: refuse a huge expansion before building any of it -------------------
+    def check_size(self, entries: YList, scope: _Scope = TOP) -> int:
+        """The number of primitive layers `entries` expand to; raises past MAX_LAYERS."""
+        total = 0
+        for index in range(len(entries)):
+            try:
+                e = self._entry(entries, index, scope)
+                if not e.condition:
+                    continue
+                if isinstance(e.kind, Block):
+                    size = self._instance_size(e.kind, e.first, e.type_loc, scope)
+                    if e.repeat > 1:
+                        size += (e.repeat - 1) * self._instance_size(e.kind, e.raw, e.type_loc, scope)
+                elif getattr(e.kind, "composite", False):
+                    check_param_names(e.kind.params, e.raw, e.kind.name, e.type_loc)
+                    size = e.repeat * len(e.kind.expand(e.raw))
+                else:
+                    size = e.repeat
+            except _TooBig:
+                raise
+            except SpecError:
+                continue  # the expansion reports it, naming the instance
+            total += size
+            if total > MAX_LAYERS:
+                where = f"block '{scope.block}': " if scope.block else ""
+                raise _TooBig(f"{where}the spec expands to more than {MAX_LAYERS:,} layers (this "
+                              f"'{e.type_name}' entry alone gives {size:,}); refusing to build it", e.type_loc)
+        return total
+
+    def _instance_size(self, block: Block, params, type_loc: Loc, scope: _Scope) -> int:
+        """check_size of one instance, remembered per (block, arguments) so that nested repeats
+        with `first:` cost one visit per distinct instance, not one per copy."""
+        args = self._bind(block, params, type_loc, scope)
+        key = (block.name, repr(sorted(args.items(), key=lambda item: item[0])))
+        if key not in self._sizes:
+            self._sizes[key] = self.check_size(block.layers, _Scope("", "input", args, block.name, "?"))
+        return self._sizes[key]
+
+
+def _parse_blocks(blocks, blocks_loc) -> dict[str, Block]:
+    from netcalc.layers import ALIASES, REGISTRY, load_all
+
+    if blocks is None:
+        return {}
+    if not isinstance(blocks, YMap):
+        raise SpecError("'blocks' must be a mapping: block name → {args: {...}, layers: [...]}", blocks_loc)
+    load_all()
+    out = {}
+    for name, body in blocks.items():
+        loc = blocks.key_locs[name]
+        if not isinstance(name, str) or not _IDENT.fullmatch(name):
+            raise SpecError(f"block name {name!r} must be a word (letters, digits, _)", loc)
+        if name in REGISTRY or name in ALIASES or name == "input":
+            raise SpecError(f"block name '{name}' clashes with a layer type; pick another name", loc)
+        if name in RESERVED_LAYER_KEYS:
+            raise SpecError(f"block name '{name}' clashes with the reserved key '{name}'; pick another name", loc)
+        if not isinstance(body, YMap):
+            raise SpecError(f"block '{name}' must be a mapping with 'layers' (and optional 'args')", loc)
+        for key in body:
+            if key not in BLOCK_KEYS:
+                raise SpecError(f"block '{name}': unknown key '{key}'{did_you_mean(key, BLOCK_KEYS)} "
+                                f"(allowed: {', '.join(BLOCK_KEYS)})", body.key_locs[key])
+        layers = body.get("layers")
+        if not isinstance(layers, YList) or not layers:
+            raise SpecError(f"block '{name}' needs a non-empty 'layers' list", body.loc_of("layers"))
+        args = body.get("args")
+        args = _merged(None, None, body.loc) if args is None else args
+        if not isinstance(args, YMap):
+            raise SpecError(f"block '{name}': 'args' must be a mapping of argument → default "
+                            f"(null for a required argument)", body.loc_of("args"))
+        for arg in args:
+            if not isinstance(arg, str) or not _IDENT.fullmatch(arg):
+                raise SpecError(f"block '{name}': argument name {arg!r} must be a word (letters, digits, _)",
+                                args.key_locs[arg])
+        out[name] = Block(name, dict(args), {a: args.loc_of(a) for a in args}, layers, loc)
+    return out
+
+
+def _check_recursion(blocks: dict[str, Block]) -> None:
+    """A block that uses itself, directly or through others, is an error (before any expansion)."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in done:
+            return
+        block = blocks[name]
+        for index, entry in enumerate(block.layers):
+            type_name, _, _, type_loc = split_entry(entry, block.layers.loc_of(index))
+            if not isinstance(type_name, str) or type_name not in blocks:
+                continue
+            if type_name in path + [name]:
+                cycle = " → ".join([*path[path.index(type_name):], name, type_name]) if type_name in path \
+                    else f"{name} → {type_name}"
+                raise SpecError(f"block '{type_name}' uses itself ({cycle}); blocks cannot be recursive", type_loc)
+            visit(type_name, path + [name])
+        done.add(name)
+
+    for name in blocks:
+        visit(name, [])
+
+
+def _merged(base, extra, fallback: Loc) -> YMap:
+    """`base` with `extra`'s keys on top, keeping every key's file location."""
+    out = YMap(base or {})
+    out.update(extra or {})
+    out.loc = getattr(base, "loc", None) or getattr(extra, "loc", fallback)
+    out.key_locs, out.value_locs = {}, {}
+    for src in (base, extra):
+        out.key_locs.update(getattr(src, "key_locs", {}))
+        out.value_locs.update(getattr(src, "value_locs", {}))
+    return out
 
 
 def _check_name(name, loc: Loc) -> None:

@@ -240,3 +240,10 @@ def test_rf_is_null_once_flat():
     a = analyze_spec([1, 8, 8], ["flatten", {"linear": {"out": 2}}])
     assert all(layer.rf is None for layer in a.layers)
     assert a.final_rf is None
+
+
+def test_linear_upsample_of_a_single_pixel_reads_only_that_pixel():
+    # ASPP image pooling: global pool → upsample back; PyTorch clamps both taps to pixel 0, so
+    # every output's field is the pooled field (the whole 8-pixel input), not twice that
+    a = analyze_spec([2, 8, 8], ["global_avgpool", {"upsample": {"size": 8, "mode": "linear"}}])
+    assert a.layers[1].rf.size == [8, 8]

@@ -50,8 +50,13 @@ class Upsample(LayerType):
         return (2 ** (len(node.spatial_out) + 1) - 1) * prod(node.out_shape)
 
     def axis_maps(self, node: Node):
-        make = window.nearest_map if node.params["mode"] == "nearest" else window.linear_map
-        return [make(r) for r in self.ratios(node)]
+        maps = []
+        for ratio, n_in in zip(self.ratios(node), node.spatial_in):
+            # PyTorch clamps the second tap at the edge, so from a single pixel linear
+            # interpolation reads only that pixel, exactly like nearest
+            linear = node.params["mode"] == "linear" and n_in > 1
+            maps.append(window.linear_map(ratio) if linear else window.nearest_map(ratio))
+        return maps
 
     def explain(self, node: Node) -> dict[str, list[str]]:
         out = super().explain(node)
