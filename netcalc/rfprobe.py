@@ -15,7 +15,7 @@ support of d y[u] / d x. We measure it directly:
    sum of positive terms of order one (weights are normalised by fan-in), so float32 cannot
    turn a nonzero into zero; it halves the memory and time of float64.
 3. For each layer with spatial dims, one backward pass with a batch of one-hot seeds (channel
-   0) at units u0 + k·e_a, k = 0 … 2p_a − 1 along each axis a (p_a = the field's period, 1 on
+   0) at units u0 + k·e_a, k = 0 … p_a along each axis a (p_a = the field's period, 1 on
    conv/pool chains, > 1 after transposed convs and upsampling). Sample j of the input
    gradient is unit j's field; its nonzero extent projected on axis a gives [lo, hi].
 4. Measured size = max (hi − lo + 1) over one period; measured jump = (lo(u + p) − lo(u)) / p.
@@ -88,7 +88,8 @@ def _local(layer) -> bool:
 
 
 def _units(field_list, spatial_out):
-    """Seed units: u0 near the centre with a non-empty field on every axis, then u0 + k·e_a."""
+    """Seed units: u0 near the centre with a non-empty field on every axis, then u0 + k·e_a for
+    k = 1 … period (u0 + period·e_a is in u0's residue class, so its field is non-empty too)."""
     u0 = []
     for f, m in zip(field_list, spatial_out):
         c = max(0, (m - 2 * f.period) // 2)
@@ -97,7 +98,7 @@ def _units(field_list, spatial_out):
         u0.append(c)
     units = []
     for axis, (f, m) in enumerate(zip(field_list, spatial_out)):
-        for k in range(2 * f.period):
+        for k in range(f.period + 1):  # one period for the size, + the unit one period on for the jump
             u = list(u0)
             u[axis] += k
             if u[axis] < m:
@@ -140,10 +141,13 @@ def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
     check = RFCheck(name, "ok", expected_size=list(rf.size), expected_jump=list(rf.jump))
     if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
         check.note = f"field depends on the input size: compared at the enlarged input {list(big_spatial)}"
-    seed = np.zeros_like(fwd.outputs[name])
+    # Only the first len(units) samples carry a seed: run the backward on that slice of the batch.
+    n = len(units)
+    part = dataclasses.replace(fwd, outputs={k: v[:n] for k, v in fwd.outputs.items()})
+    seed = np.zeros_like(part.outputs[name])
     for j, (_, _, u) in enumerate(units):
         seed[(j, 0) + u] = 1.0
-    dx = ex.backward(x, fwd, name, seed, weight_grads=False).input
+    dx = ex.backward(x[:n], part, name, seed, weight_grads=False).input
     # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
     extents = []
     for j in range(len(units)):
