@@ -401,3 +401,27 @@ def test_rf_of_an_empty_field():
     checks = {c.layer: c for c in rfprobe.measure(analysis_of(text))}
     assert checks["conv1"].status == "ok" and checks["conv1"].measured_size == [None, None]
     assert "empty field" in checks["conv1"].note
+
+
+ASPP_LIKE = """
+input: [2, 10, 10]
+layers:
+  - conv: {out: 2, kernel: 3, dilation: 6, padding: 6}
+    name: wide
+  - adaptive_avgpool: {out: 1}
+    from: input
+    name: pool
+  - upsample: {size: [10, 10], mode: linear}
+  - concat:
+    from: [wide, upsample1]
+"""
+
+
+def test_rf_when_the_input_cannot_be_enlarged():
+    """A fixed-size upsample keeps the probe at the spec's own 10×10 input: the dilated conv's
+    field (13) is wider than the input, and the pooled map has one output (no jump to measure).
+    Clipped fields must contain the measured extents; a 1×1 map still has its size checked."""
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(ASPP_LIKE))}
+    assert all(c.status == "ok" for c in checks.values()), checks
+    assert checks["wide"].clipped
+    assert checks["pool"].measured_size == [10, 10] and "jump not measurable" in checks["pool"].note
