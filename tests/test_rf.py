@@ -36,6 +36,8 @@ def sources(entry, o: int, n_in: int, n_out: int) -> list[int]:
         f = p["scale"]
         if p.get("mode", "nearest") == "nearest":
             return [floor(Fraction(o) / f)]
+        if n_in == 1:  # PyTorch clamps both taps into the image: a single pixel is all there is
+            return [0]
         x = (o + Fraction(1, 2)) / f - Fraction(1, 2)
         return [floor(x)] if x == floor(x) else [floor(x), floor(x) + 1]
     if kind == "adaptive_avgpool":
@@ -247,3 +249,13 @@ def test_linear_upsample_of_a_single_pixel_reads_only_that_pixel():
     # every output's field is the pooled field (the whole 8-pixel input), not twice that
     a = analyze_spec([2, 8, 8], ["global_avgpool", {"upsample": {"size": 8, "mode": "linear"}}])
     assert a.layers[1].rf.size == [8, 8]
+
+
+def test_hypothesis_regression_single_pixel_before_linear_upsample():
+    # found by hypothesis: the conv leaves one pixel, which linear upsampling must not widen
+    chain = [{"adaptive_avgpool": {"out": 10}}, {"conv": {"out": 1, "kernel": 4, "dilation": 3}},
+             {"upsample": {"scale": 2, "mode": "linear"}}]
+    analysis = analyze_spec([1, 8], chain)
+    sizes = [layer.output[1] for layer in analysis.layers]
+    size, jump, start = measured(8, chain, sizes, _period_hint(chain))
+    assert analysis.layers[-1].rf.size == [size]
