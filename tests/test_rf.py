@@ -36,8 +36,8 @@ def sources(entry, o: int, n_in: int, n_out: int) -> list[int]:
         f = p["scale"]
         if p.get("mode", "nearest") == "nearest":
             return [floor(Fraction(o) / f)]
-        if n_in == 1:  # PyTorch clamps both taps into the image: a single pixel is all there is
-            return [0]
+        if n_in == 1:  # PyTorch clamps both taps into the image: every real output reads pixel 0,
+            return [floor(Fraction(o) / f)]  # and beyond the real outputs the lattice continues
         x = (o + Fraction(1, 2)) / f - Fraction(1, 2)
         return [floor(x)] if x == floor(x) else [floor(x), floor(x) + 1]
     if kind == "adaptive_avgpool":
