@@ -132,38 +132,13 @@ def expected_weights(graph: Graph) -> dict[str, tuple[int, ...]]:
 
 
 def random_weights(graph: Graph, seed: int = 0, dtype=np.float32, positive: bool = False) -> dict:
-    """Seeded random weights in PyTorch layout.
-
-    Default: weights N(0, 1/fan_in) (activations keep their scale), small biases, batchnorm
-    scale ≈ 1 and variance in [0.5, 1.5]. positive=True (the rf probe): every weight in
-    [0.5, 1.5]/fan_in and zero biases, so a positive input stays positive and O(1) and no
-    gradient cancels."""
+    """Seeded random weights in PyTorch names and layouts; each layer type draws its own
+    (LayerType.random_weights). positive=True gives the rf probe's all-positive weights."""
     rng = np.random.default_rng(seed)
     out = {}
     for node in graph.nodes:
-        shapes = node.kind.weight_shapes(node)
-        if not shapes:
-            continue
-        if node.kind.name == "batchnorm":
-            c = shapes["weight"]
-            values = {"weight": rng.uniform(0.5, 1.5, c), "bias": rng.normal(0, 0.1, c),
-                      "running_mean": rng.normal(0, 0.1, c), "running_var": rng.uniform(0.5, 1.5, c)}
-            if positive:
-                values["bias"] = np.zeros(c)
-                values["running_mean"] = np.zeros(c)
-            for key, value in values.items():
-                out[f"{node.name}.{key}"] = value.astype(dtype)
-            continue
-        w_shape = shapes["weight"]
-        fan_in = prod(w_shape[1:])
-        if positive:
-            weight = rng.uniform(0.5, 1.5, w_shape) / fan_in
-        else:
-            weight = rng.normal(0.0, 1.0 / np.sqrt(fan_in), w_shape)
-        out[f"{node.name}.weight"] = weight.astype(dtype)
-        if "bias" in shapes:
-            bias = np.zeros(shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
-            out[f"{node.name}.bias"] = bias.astype(dtype)
+        for key, value in node.kind.random_weights(node, rng, positive).items():
+            out[f"{node.name}.{key}"] = np.asarray(value).astype(dtype)
     return out
 
 

@@ -134,6 +134,27 @@ class LayerType:
     def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
         return {}
 
+    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
+        """Seeded random values for weight_shapes(), keyed like it (numpy `rng`).
+
+        Default: weight N(0, 1/fan_in) so activations keep their scale, small biases.
+        positive=True (the rf probe): weight in [0.5, 1.5]/fan_in and zero biases, so a positive
+        input stays positive and O(1) and no gradient cancels."""
+        import numpy as np  # executor-only: analyze never pays for numpy
+
+        shapes = self.weight_shapes(node)
+        if not shapes:
+            return {}
+        w_shape = shapes["weight"]
+        fan_in = prod(w_shape[1:])
+        if positive:
+            values = {"weight": rng.uniform(0.5, 1.5, w_shape) / fan_in}
+        else:
+            values = {"weight": rng.normal(0.0, 1.0 / fan_in ** 0.5, w_shape)}
+        if "bias" in shapes:
+            values["bias"] = np.zeros(shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
+        return values
+
     def workspace_bytes(self, node: Node, batch: int, itemsize: int, max_workspace: int) -> int:
         """Upper bound on the scratch memory forward needs besides its output (the executor's
         memory estimate): by default a couple of temporaries the size of the input or output."""

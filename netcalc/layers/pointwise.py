@@ -92,6 +92,17 @@ class BatchNorm(Elementwise):
         c = (node.in_shape[0],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
 
+    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
+        import numpy as np
+
+        # scale ≈ 1 and variance in [0.5, 1.5]; the rf probe also zeroes shift and mean
+        c = (node.in_shape[0],)
+        values = {"weight": rng.uniform(0.5, 1.5, c), "bias": rng.normal(0, 0.1, c),
+                  "running_mean": rng.normal(0, 0.1, c), "running_var": rng.uniform(0.5, 1.5, c)}
+        if positive:
+            values["bias"], values["running_mean"] = np.zeros(c), np.zeros(c)
+        return values
+
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
