@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from netcalc import rf
 from netcalc.graph import Graph, build_graph
 from netcalc.layers import Node
 from netcalc.spec import load_spec
+
+if TYPE_CHECKING:
+    from netcalc.memory import Setting
 
 FLOAT32_BYTES = 4
 
@@ -43,6 +48,17 @@ class LayerResult:
         return self.node.out_shape
 
     @property
+    def cpr(self) -> float | None:
+        """The study notes' calculations-to-params ratio: MACs per parameter, per sample (a batch
+        of B multiplies it by B); None without parameters."""
+        return self.macs / self.params if self.params else None
+
+    @property
+    def family(self) -> str:
+        """The layer kind the params/MACs summary groups by (conv, depthwise, linear, norm, …)."""
+        return self.node.kind.family or self.node.kind.name
+
+    @property
     def activation_bytes(self) -> int:
         out = 1
         for s in self.output:
@@ -55,6 +71,7 @@ class Analysis:
     graph: Graph
     layers: list[LayerResult]
     warnings: list[str] = field(default_factory=list)
+    setting: "Setting | None" = None  # batch, dtype, optimizer of the memory figures (§9)
 
     @property
     def name(self) -> str:
@@ -77,6 +94,35 @@ class Analysis:
                 return max(sizes) if sizes else None
         return None
 
+    @property
+    def batch(self) -> int:
+        return self.memory.setting.batch
+
+    @cached_property
+    def memory(self):
+        """netcalc.memory.Memory at `setting` (default: the spec's batch:/dtype:, else 1, float32)."""
+        from netcalc import memory
+
+        result, warnings = memory.compute(self, self.setting or spec_setting(self.graph.spec))
+        self.warnings.extend(w for w in warnings if w not in self.warnings)
+        return result
+
+    def by_family(self) -> list[dict]:
+        """Where the parameters and MACs sit, per layer kind, largest share of params first."""
+        groups: dict[str, dict] = {}
+        for layer in self.layers:
+            if not (layer.params or layer.macs):
+                continue
+            g = groups.setdefault(layer.family, {"kind": layer.family, "layers": 0, "params": 0, "macs": 0})
+            g["layers"] += 1
+            g["params"] += layer.params
+            g["macs"] += layer.macs
+        params, macs = self.total("params"), self.total("macs")
+        for g in groups.values():
+            g["params_share"] = g["params"] / params if params else 0.0
+            g["macs_share"] = g["macs"] / macs if macs else 0.0
+        return sorted(groups.values(), key=lambda g: (-g["params"], -g["macs"], g["kind"]))
+
     def layer(self, name: str) -> LayerResult:
         for layer in self.layers:
             if layer.name == name:
@@ -84,7 +130,17 @@ class Analysis:
         raise KeyError(name)
 
 
-def analyze_graph(graph: Graph) -> Analysis:
+def spec_setting(spec, batch: int | None = None, dtype: str | None = None, optimizer: str | None = None):
+    """The memory setting: the given values, else the spec's top-level batch:/dtype:/optimizer:,
+    else batch 1, float32, adam."""
+    from netcalc.memory import Setting
+    from netcalc.precision import DEFAULT_DTYPE, DEFAULT_OPTIMIZER
+
+    return Setting(batch or spec.batch or 1, dtype or spec.dtype or DEFAULT_DTYPE,
+                   optimizer or spec.optimizer or DEFAULT_OPTIMIZER)
+
+
+def analyze_graph(graph: Graph, setting=None) -> Analysis:
     fields = {"input": [rf.Field.identity() for _ in graph.input_shape[1:]] or None}
     results, warnings = [], []
     for node in graph.nodes:
@@ -102,7 +158,7 @@ def analyze_graph(graph: Graph) -> Analysis:
         results.append(LayerResult(node, kind.count_params(node), kind.count_buffers(node),
                                    kind.count_macs(node), kind.count_flops(node),
                                    _layer_rf(out_fields, node.spatial_out)))
-    return Analysis(graph, results, warnings)
+    return Analysis(graph, results, warnings, setting)
 
 
 def _layer_rf(fields, spatial_out) -> LayerRF | None:
@@ -112,5 +168,7 @@ def _layer_rf(fields, spatial_out) -> LayerRF | None:
                    [f.start() for f in fields], list(fields))
 
 
-def analyze_file(path) -> Analysis:
-    return analyze_graph(build_graph(load_spec(path)))
+def analyze_file(path, batch: int | None = None, dtype: str | None = None,
+                 optimizer: str | None = None) -> Analysis:
+    graph = build_graph(load_spec(path))
+    return analyze_graph(graph, spec_setting(graph.spec, batch, dtype, optimizer))

@@ -19,7 +19,7 @@ from netcalc.yamlio import YMap, load_yaml_file
 
 EXPECT_KEYS = ("output", "params", "macs", "flops", "rf")
 RF_KEYS = ("size", "jump")
-LIMIT_KEYS = ("params", "macs", "flops", "activations", "rf_min", "rf_max")
+LIMIT_KEYS = ("params", "macs", "flops", "activations", "rf_min", "rf_max", "inference_memory", "training_memory")
 SUFFIXES = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 AMOUNT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|K|M|G|T)?\s*$")
 
@@ -212,6 +212,9 @@ def check_limits(analysis: Analysis, limits, loc: Loc | None) -> list[Check]:
             actual = analysis.activation_bytes
             why = [f"float32 bytes of every layer's output, one sample: 4 · "
                    f"{actual // 4:,} elements = {actual:,} B {'≤' if actual <= bound else '>'} {bound:,} B"]
+        elif key in MEMORY_LIMITS:
+            actual, why = MEMORY_LIMITS[key](analysis.memory)
+            why[0] += f" {'≤' if actual <= bound else '>'} {bound:,} B"
         else:
             actual = analysis.final_rf
             why = ["final receptive field: the largest rf size of the last layer with spatial dims"
@@ -224,6 +227,44 @@ def check_limits(analysis: Analysis, limits, loc: Loc | None) -> list[Check]:
             ok = actual <= bound
         checks.append(Check("limits", key, bound, actual, ok, key_loc, [] if ok else why))
     return checks
+
+
+def _bytes(n: int) -> str:
+    from netcalc.report import human_bytes
+
+    return f"{n:,} B ({human_bytes(n)})" if n >= 1024 else f"{n} B"
+
+
+def _setting_text(memory) -> str:
+    s = memory.setting
+    return f"batch {s.batch}, {s.dtype}"
+
+
+def inference_breakdown(memory) -> tuple[int, list[str]]:
+    where = f" at layer '{memory.peak_layer}'" if memory.peak_layer else ""
+    return memory.inference_peak, [
+        f"inference peak at {_setting_text(memory)} = {memory.inference_peak:,} B",
+        f"  live activations{where}: {_bytes(memory.activations_peak)}",
+        f"  input: {_bytes(memory.input)}", f"  params: {_bytes(memory.params)}",
+        f"  buffers: {_bytes(memory.buffers)}",
+    ]
+
+
+def training_breakdown(memory, top: int = 3) -> tuple[int, list[str]]:
+    t = memory.training
+    lines = [f"training step at {_setting_text(memory)} ({memory.setting.training_mode}, {t.optimizer_name}) "
+             f"= {t.total:,} B"]
+    for label, n in t.parts():
+        lines.append(f"  {label}: {_bytes(n)}")
+        if label == "saved for backward":
+            biggest = sorted((layer for layer in t.layers if layer.new_bytes), key=lambda layer: -layer.new_bytes)
+            if biggest:
+                lines.append("    largest: " + ", ".join(f"{layer.name} {_bytes(layer.new_bytes)}"
+                                                         for layer in biggest[:top]))
+    return t.total, lines
+
+
+MEMORY_LIMITS = {"inference_memory": inference_breakdown, "training_memory": training_breakdown}
 
 
 def load_answers(path: str, analysis: Analysis) -> list[tuple[str, object, Loc]]:
@@ -266,8 +307,13 @@ def run_checks(analysis: Analysis, answers: str | None = None) -> CheckResult:
     return CheckResult(analysis, checks)
 
 
-def check_file(path: str, answers: str | None = None) -> CheckResult:
-    return run_checks(analyze_graph(build_graph(load_spec(path))), answers)
+def check_file(path: str, answers: str | None = None, batch: int | None = None, dtype: str | None = None,
+               optimizer: str | None = None) -> CheckResult:
+    """Memory budgets are checked at the given batch/dtype/optimizer, else the spec's own."""
+    from netcalc.analysis import spec_setting
+
+    graph = build_graph(load_spec(path))
+    return run_checks(analyze_graph(graph, spec_setting(graph.spec, batch, dtype, optimizer)), answers)
 
 
 # ---- output ----

@@ -57,6 +57,25 @@ def format_option(*choices: str, default: str = "table"):
                         help="Output format: a rich table for people, the rest for scripts.")
 
 
+# ---- batch, precision and memory options (contract §9), shared by analyze, check and verify ----
+
+def memory_options(batch_help: str = "Batch size of the memory and batch-wide figures (default: the spec's "
+                                     "batch:, else 1)."):
+    """--batch, --dtype and --optimizer; None when not given, so the spec's top-level keys apply."""
+    from netcalc.precision import DTYPES, OPTIMIZERS
+
+    def decorate(command):
+        command = click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=None,
+                               help="Optimizer state in the training figure (default: the spec's optimizer:, "
+                                    "else adam).")(command)
+        command = click.option("--dtype", type=click.Choice(DTYPES), default=None,
+                               help="Precision of the memory figures; 16-bit training is mixed precision "
+                                    "(default: the spec's dtype:, else float32).")(command)
+        return click.option("--batch", type=click.IntRange(min=1), default=None, help=batch_help)(command)
+
+    return decorate
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netcalc")
 def cli():
@@ -66,13 +85,16 @@ def cli():
 @cli.command()
 @click.argument("spec")
 @format_option("table", "json", "csv", "markdown")
+@memory_options()
 @reports_errors
-def analyze(spec, fmt):
-    """Per-layer output shape, params, MACs, FLOPs and receptive field, with totals."""
+def analyze(spec, fmt, batch, dtype, optimizer):
+    """Per-layer output shape, params, MACs, FLOPs, receptive field and CPR, with totals, where
+    params and MACs sit by layer kind, and the memory inference and a training step need."""
     from netcalc.analysis import analyze_file
     from netcalc import report
 
-    analysis = analyze_file(spec)
+    analysis = analyze_file(spec, batch, dtype, optimizer)
+    analysis.memory  # noqa: B018  (computed up front so its warnings are printed below)
     for warning in analysis.warnings:
         click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
     if fmt == "table":
@@ -87,7 +109,8 @@ def analyze(spec, fmt):
               help="A separate YAML file mapping layer names to expected values (and optionally limits:); "
                    "needs exactly one SPEC.")
 @format_option("table", "json", "github")
-def check(specs, answers, fmt):
+@memory_options("Batch size the memory budgets are checked at (default: the spec's batch:, else 1).")
+def check(specs, answers, fmt, batch, dtype, optimizer):
     """Check the spec's expect: answers and limits: budgets.
 
     Exit 0 when everything holds, 1 when something fails, 2 for a bad spec or answers file
@@ -104,7 +127,7 @@ def check(specs, answers, fmt):
     worst, reports = ExitCode.OK, []
     for spec in specs:
         try:
-            result = checking.check_file(spec, answers)
+            result = checking.check_file(spec, answers, batch, dtype, optimizer)
         except SpecError as exc:
             if fmt == "github":
                 message = exc.message if exc.layer is None else f"layer '{exc.layer}': {exc.message}"
@@ -169,13 +192,15 @@ def _progress(total: int, description: str):
 
 @cli.command()
 @click.argument("spec")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size of the random input.")
+@memory_options("Batch size of the random input and of the memory figures (default: the spec's batch:, else 1).")
 @click.option("--rf", "check_rf", is_flag=True, help="Also measure every receptive field from the backward pass.")
+@click.option("--memory", "check_memory", is_flag=True,
+              help="Also measure the executor's real peak (tracemalloc) against netcalc's float32 inference peak.")
 @format_option("table", "json")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input and weights.")
 @reports_errors
-def verify(spec, batch, check_rf, fmt, max_memory, seed):
+def verify(spec, batch, dtype, optimizer, check_rf, check_memory, fmt, max_memory, seed):
     """Run the NumPy reference executor and check every layer's real output shape (and, with
     --rf, its receptive field) against the calculation. Exit 0 all agree, 1 a mismatch."""
     import json
@@ -183,14 +208,15 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
     from netcalc import verification
     from netcalc.analysis import analyze_file
 
-    analysis = analyze_file(spec)
+    analysis = analyze_file(spec, batch, dtype, optimizer)
+    analysis.memory  # noqa: B018  (computed up front so its warnings are printed below)
     for warning in analysis.warnings:
         click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
     limit = _memory_limit(max_memory)
-    steps = len(analysis.layers) * (2 if check_rf else 1)
+    steps = len(analysis.layers) * (2 if check_rf else 1) + (len(analysis.layers) if check_memory else 0)
     with _progress(steps, "verify") as tick:
-        result = verification.verify(analysis, batch=batch, seed=seed, memory_limit=limit, check_rf=check_rf,
-                                     on_layer=tick)
+        result = verification.verify(analysis, batch=analysis.batch, seed=seed, memory_limit=limit,
+                                     check_rf=check_rf, on_layer=tick, check_memory=check_memory)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

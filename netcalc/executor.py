@@ -114,11 +114,9 @@ def check_memory(graph: Graph, batch: int, itemsize: int, limit: int, keep_all: 
 
 
 def _last_use(graph: Graph) -> dict[str, int]:
-    last = {}
-    for i, node in enumerate(graph.nodes):
-        for name in node.inputs:
-            last[name] = i
-    return last
+    from netcalc.liveness import last_use
+
+    return last_use(graph)
 
 
 # ---------------------------------------------------------------------------
@@ -204,10 +202,11 @@ class Executor:
         return x.astype(self.dtype)
 
     def forward(self, x, keep: bool | set = False, on_layer=None, _caches: bool = False,
-                into: ForwardResult | None = None) -> ForwardResult:
+                into: ForwardResult | None = None, on_computed=None) -> ForwardResult:
         """Run every layer. keep=True keeps every output (a set keeps those names); other
         activations are freed once their last reader has run. on_layer(node) is called after
-        each layer (progress bars). `into`: a ForwardResult to fill as layers complete (so a
+        each layer (progress bars); on_computed(node) right after a layer's output exists, before
+        its dead inputs are dropped (memory measurements). `into`: a ForwardResult to fill as layers complete (so a
         caller still has the shapes so far when a kernel raises)."""
         x = np.asarray(x, dtype=self.dtype)
         expected = tuple(self.graph.input_shape)
@@ -220,13 +219,15 @@ class Executor:
         # A layer may overwrite its input when nothing else will read it: not the caller's
         # array, not kept, no backward to come, and this layer is its last reader.
         in_place = dataclasses.replace(ctx, overwrite_input=True)
-        last_use = _last_use(self.graph)
+        from netcalc.liveness import plan
+
         live = {"input": x}
         result = ForwardResult({}) if into is None else into
-        for i, node in enumerate(self.graph.nodes):
+        for step in plan(self.graph):  # the liveness plan netcalc.memory sizes, too
+            node = step.node
             inputs = [live[name] for name in node.inputs]
             source = node.inputs[0]
-            dead = (not _caches and source != "input" and last_use[source] == i
+            dead = (not _caches and source != "input" and source in step.frees
                     and node.inputs.count(source) == 1 and source not in result.outputs)
             y, cache = node.kind.forward(node, inputs, self.node_weights(node), in_place if dead else ctx)
             live[node.name] = y
@@ -235,10 +236,11 @@ class Executor:
                 result.caches[node.name] = cache
             if keep is True or (keep and node.name in keep):
                 result.outputs[node.name] = y
+            if on_computed is not None:
+                on_computed(node)
             if keep is not True:
-                for name in set(node.inputs):
-                    if last_use.get(name) == i:
-                        del live[name]  # reference counting: nobody reads it any more
+                for name in step.frees:
+                    del live[name]  # reference counting: nobody reads it any more
             if on_layer is not None:
                 on_layer(node)
         return result

@@ -59,12 +59,15 @@ def rf_dict(layer: LayerResult):
 
 
 def to_dict(analysis: Analysis) -> dict:
+    memory = analysis.memory
+    layer_memory = memory_by_layer(analysis)
     layers = []
     for layer in analysis.layers:
         layers.append({
             "name": layer.name, "type": layer.type, "from": list(layer.node.inputs),
             "output": list(layer.output), "params": layer.params, "buffers": layer.buffers,
             "macs": layer.macs, "flops": layer.flops, "rf": rf_dict(layer),
+            "cpr": layer.cpr, "memory": layer_memory[layer.name],
         })
     return {
         "schema_version": SCHEMA_VERSION,
@@ -76,9 +79,29 @@ def to_dict(analysis: Analysis) -> dict:
             "params": analysis.total("params"), "buffers": analysis.total("buffers"),
             "macs": analysis.total("macs"), "flops": analysis.total("flops"),
             "activation_bytes": analysis.activation_bytes, "rf": analysis.final_rf,
+            "batch": memory.setting.batch, "dtype": memory.setting.dtype,
+            "macs_batch": memory.setting.batch * analysis.total("macs"),
+            "flops_batch": memory.setting.batch * analysis.total("flops"),
         },
+        "kinds": analysis.by_family(),
+        "memory": memory.to_dict(),
         "warnings": list(analysis.warnings),
     }
+
+
+def memory_by_layer(analysis: Analysis) -> dict[str, dict]:
+    """Per layer, bytes at the report's batch and dtype: its output, and what it keeps for
+    backward that no earlier layer keeps already (so the `saved` column sums to the total)."""
+    memory = analysis.memory
+    b, size = memory.setting.batch, memory.setting.itemsize
+    saved = {layer.name: layer.new_bytes for layer in memory.training.layers}
+    out = {}
+    for layer in analysis.layers:
+        elements = 1
+        for s in layer.output:
+            elements *= s
+        out[layer.name] = {"output": b * elements * size, "saved": saved[layer.name]}
+    return out
 
 
 def render_json(analysis: Analysis) -> str:
@@ -86,6 +109,10 @@ def render_json(analysis: Analysis) -> str:
 
 
 COLUMNS = ("name", "type", "output", "params", "macs", "flops", "rf_size", "rf_jump", "rf_start")
+# contract §9, in bytes at the report's batch and dtype: per layer its output and what it keeps for
+# backward; the memory totals only on the total row
+MEMORY_COLUMNS = ("cpr", "output_bytes", "saved_bytes", "input_bytes", "params_bytes", "buffers_bytes",
+                  "inference_peak", "training_gradients", "training_optimizer", "training_total")
 
 
 def _flat_row(layer: LayerResult) -> list:
@@ -98,11 +125,17 @@ def _flat_row(layer: LayerResult) -> list:
 def render_csv(analysis: Analysis) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(COLUMNS + MEMORY_COLUMNS)
+    layer_memory = memory_by_layer(analysis)
+    blank = [""] * (len(MEMORY_COLUMNS) - 3)
     for layer in analysis.layers:
-        writer.writerow(_flat_row(layer))
+        own = layer_memory[layer.name]
+        writer.writerow(_flat_row(layer) + ["" if layer.cpr is None else layer.cpr, own["output"], own["saved"]]
+                        + blank)
+    m, t = analysis.memory, analysis.memory.training
     writer.writerow(["total", "", "", analysis.total("params"), analysis.total("macs"), analysis.total("flops"),
-                     analysis.final_rf or "", "", ""])
+                     analysis.final_rf or "", "", "", "", m.activations, t.saved, m.input, m.params, m.buffers,
+                     m.inference_peak, t.gradients, t.optimizer, t.total])
     return out.getvalue()
 
 
@@ -118,6 +151,8 @@ def render_markdown(analysis: Analysis) -> str:
                  f"{analysis.total('flops')} | {analysis.final_rf or '-'} | | |")
     lines.append("")
     lines.append(f"Activations: {analysis.activation_bytes} bytes (float32, one sample).")
+    lines.append("")
+    lines.extend(f"- {line}" for line in summary_lines(analysis))
     return "\n".join(lines) + "\n"
 
 
@@ -127,23 +162,68 @@ def render_table(analysis: Analysis, console) -> None:
 
     table = Table(title=f"{analysis.name}  input {list(analysis.graph.input_shape)}", title_justify="left")
     for title, justify in (("name", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
-                           ("MACs", "right"), ("FLOPs", "right"), ("RF size", "right"), ("RF jump", "right")):
+                           ("MACs", "right"), ("FLOPs", "right"), ("RF size", "right"), ("RF jump", "right"),
+                           ("CPR", "right")):
         table.add_column(title, justify=justify, no_wrap=True)
     for layer in analysis.layers:
         rf = layer.rf
         table.add_row(layer.name, layer.type, str(list(layer.output)), human(layer.params) if layer.params else "",
                       human(layer.macs) if layer.macs else "", human(layer.flops) if layer.flops else "",
                       "×".join(fraction_text(s) for s in rf.size) if rf else "",
-                      "×".join(fraction_text(j) for j in rf.jump) if rf else "")
+                      "×".join(fraction_text(j) for j in rf.jump) if rf else "", human_ratio(layer.cpr))
     table.add_section()
     table.add_row("total", "", "", human(analysis.total("params")), human(analysis.total("macs")),
-                  human(analysis.total("flops")), str(analysis.final_rf or ""), "", style="bold")
+                  human(analysis.total("flops")), str(analysis.final_rf or ""), "", "", style="bold")
     console.print(table)
     console.print(f"params {analysis.total('params'):,} · buffers {analysis.total('buffers'):,} · "
                   f"MACs {analysis.total('macs'):,} · FLOPs {analysis.total('flops'):,}", highlight=False)
     final = f" · final receptive field {analysis.final_rf}" if analysis.final_rf else ""
     console.print(f"activations {analysis.activation_bytes:,} B ({human_bytes(analysis.activation_bytes)}, "
                   f"float32, one sample){final}", highlight=False)
+    for line in summary_lines(analysis):
+        console.print(line, highlight=False)
+
+
+# ---- batch, precision, memory (contract §9) ----
+
+def human_ratio(value: float | None) -> str:
+    """A CPR for the table: 12459.3 → '12.46 K', 1.0 → '1', 0.5 → '0.5'."""
+    if value is None:
+        return ""
+    if value >= 1000:
+        return human(round(value))
+    return f"{value:.3g}"
+
+
+def summary_lines(analysis: Analysis) -> list[str]:
+    """The lines under the table: where params and MACs sit by layer kind, then memory."""
+    lines = []
+    kinds = analysis.by_family()
+    if kinds:
+        lines.append("params and MACs by kind:")
+        width = max(len(k["kind"]) for k in kinds)
+        for k in kinds:
+            lines.append(f"  {k['kind']:<{width}}  {k['layers']:>3} layer{'s' if k['layers'] != 1 else ' '}"
+                         f"  {k['params_share']:>6.1%} of params  {k['macs_share']:>6.1%} of MACs")
+    m = analysis.memory
+    s, t = m.setting, m.training
+    if s.batch != 1:
+        lines.append(f"batch {s.batch}: MACs {s.batch * analysis.total('macs'):,} · "
+                     f"FLOPs {s.batch * analysis.total('flops'):,}")
+    lines.append(f"memory at batch {s.batch}, {s.dtype}:")
+    lines.append(f"  input {human_bytes(m.input)} · params {human_bytes(m.params)} · buffers "
+                 f"{human_bytes(m.buffers)} · every output {human_bytes(m.activations)}")
+    where = f" (at {m.peak_layer})" if m.peak_layer else ""
+    lines.append(f"  inference peak {human_bytes(m.inference_peak)} = live activations "
+                 f"{human_bytes(m.activations_peak)}{where} + input + params + buffers")
+    lines.append(f"  training step {human_bytes(t.total)} ({t.optimizer_name}, {s.training_mode}):")
+    parts = [f"{label} {human_bytes(n)}" for label, n in t.parts()]
+    import textwrap
+
+    glued = " + ".join(part.replace(" ", "\u00a0") for part in parts)  # wrap between parts only
+    lines.extend(line.replace("\u00a0", " ") for line in textwrap.wrap(
+        glued, 110, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False))
+    return lines
 
 
 def render_text(analysis: Analysis, fmt: str) -> str:

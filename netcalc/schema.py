@@ -11,6 +11,7 @@ from __future__ import annotations
 from netcalc.check import EXPECT_KEYS, LIMIT_KEYS, RF_KEYS, SUFFIXES
 from netcalc.layers import REGISTRY, load_all
 from netcalc.params import Param
+from netcalc.precision import DTYPES, OPTIMIZERS
 from netcalc.spec import RESERVED_LAYER_KEYS, TOP_LEVEL_KEYS
 
 SCHEMA_ID = "https://netcalc.invalid/spec.schema.json"
@@ -121,6 +122,10 @@ def spec_schema() -> dict:
         "layers": {"type": "array", "minItems": 1},
         "blocks": {"type": "object", "description": "reusable parameterised sub-networks (checked loosely)"},
         "limits": limits,
+        # contract §9: the setting memory budgets are checked at
+        "batch": {"type": "integer", "minimum": 1, "description": "batch size of the memory figures (default 1)"},
+        "dtype": {"enum": list(DTYPES), "description": "precision of the memory figures (default float32)"},
+        "optimizer": {"enum": list(OPTIMIZERS), "description": "optimizer state in the training figure (default adam)"},
     }
     assert set(top) == set(TOP_LEVEL_KEYS), "top-level keys changed: update the schema generator"
     return {

@@ -16,9 +16,10 @@ from typing import NamedTuple
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
 from netcalc.params import check_param_names
+from netcalc.precision import DTYPES, OPTIMIZERS
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
-TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits")
+TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits", "batch", "dtype", "optimizer")
 RESERVED_LAYER_KEYS = ("name", "from", "repeat", "expect", "if", "first")
 BLOCK_KEYS = ("args", "layers")
 MAX_LAYERS = 1_000_000  # expansion past this is an error, not a hang
@@ -48,6 +49,9 @@ class Spec:
     limits: dict | None = None
     limits_loc: Loc | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # entry name → its last primitive layer
+    batch: int | None = None  # top-level batch:, dtype:, optimizer: (contract §9), None when absent
+    dtype: str | None = None
+    optimizer: str | None = None
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -80,12 +84,30 @@ def parse_spec(doc, path: str) -> Spec:
     if limits is not None and not isinstance(limits, YMap):
         raise SpecError("'limits' must be a mapping like {params: 25M}", doc.loc_of("limits"))
 
+    batch, dtype, optimizer = _parse_setting(doc)
+
     builder = _Builder(path, doc.get("blocks"), doc.loc_of("blocks") if "blocks" in doc else None)
     builder.check_size(layers)
     builder.add_entries(layers, prefix="", previous="input", counters={})
     builder.check_unresolved()
     return Spec(name, path, input_shape, doc.loc_of("input"), builder.decls, limits,
-                doc.loc_of("limits") if limits is not None else None, builder.outputs)
+                doc.loc_of("limits") if limits is not None else None, builder.outputs,
+                batch, dtype, optimizer)
+
+
+def _parse_setting(doc: YMap):
+    """The top-level batch: (a positive integer), dtype: and optimizer: (names) of §9."""
+    batch = doc.get("batch")
+    if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+        raise SpecError(f"'batch' must be a positive integer, got {batch!r}", doc.loc_of("batch"))
+    chosen = []
+    for key, allowed in (("dtype", DTYPES), ("optimizer", OPTIMIZERS)):
+        value = doc.get(key)
+        if value is not None and value not in allowed:
+            raise SpecError(f"'{key}' must be one of {', '.join(allowed)}, got {value!r}"
+                            f"{did_you_mean(str(value), allowed)}", doc.loc_of(key))
+        chosen.append(value)
+    return batch, chosen[0], chosen[1]
 
 
 def _parse_input(doc: YMap) -> tuple[int, ...]:

@@ -130,6 +130,15 @@ class LayerType:
         out["flops"] = [f"{self.flops_rule} = {flops}" if self.flops_rule != "0" else f"0 = {flops}"]
         return out
 
+    # ---- training memory (contract §9; the vocabulary is netcalc.saved) ----
+    saved = None  # what autograd keeps for this type's backward, e.g. (INPUT,); None: undeclared
+    saved_rule = ""  # README wording, for types whose saved_for_backward depends on parameters
+    family = ""  # its kind in the params/MACs summary (conv, linear, norm, …); "": the type's name
+
+    def saved_for_backward(self, node: Node):
+        """The tensors this node keeps for backward in training (netcalc.saved items)."""
+        return self.saved
+
     # ---- executor (weights in PyTorch names and layouts) ----
     def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
         return {}

@@ -1,0 +1,56 @@
+"""The liveness plan of a forward pass: which activations are alive at each layer.
+
+The reference executor runs layers in file order and drops an activation as soon as its last
+reader has run (reference counting). This module is that plan, on names only (no numpy), so the
+executor frees by it and the memory analysis (`netcalc.memory`) sizes the same schedule: one
+plan, two users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def last_use(graph) -> dict[str, int]:
+    """Activation name ('input' or a layer name) → index of the last layer that reads it.
+    Outputs nobody reads (the network's output, dead ends) have no entry: they stay alive."""
+    last = {}
+    for i, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            last[name] = i
+    return last
+
+
+@dataclass(frozen=True)
+class Step:
+    """Layer `index` runs while `live` (names, its inputs among them) are alive, allocates its
+    output, then `frees` (the inputs whose last reader it is) are dropped."""
+
+    index: int
+    node: object
+    live: tuple[str, ...]
+    frees: tuple[str, ...]
+
+
+def plan(graph) -> list[Step]:
+    last = last_use(graph)
+    live = ["input"]
+    steps = []
+    for i, node in enumerate(graph.nodes):
+        frees = tuple(dict.fromkeys(name for name in node.inputs if last.get(name) == i))
+        steps.append(Step(i, node, tuple(live), frees))
+        live.append(node.name)
+        live = [name for name in live if name not in frees]
+    return steps
+
+
+def peak(graph, size_of) -> tuple[int, str | None]:
+    """The largest sum of size_of(name) over the activations alive at once (a layer's inputs
+    and its new output together), and the layer where it happens. size_of('input') is the
+    network input's share; pass 0 for it when the caller keeps the input alive separately."""
+    best, where = size_of("input"), None
+    for step in plan(graph):
+        total = sum(size_of(name) for name in step.live) + size_of(step.node.name)
+        if total > best:
+            best, where = total, step.node.name
+    return best, where
