@@ -227,15 +227,17 @@ def verify(spec, batch, dtype, optimizer, check_rf, check_memory, fmt, max_memor
 @cli.command()
 @click.argument("spec")
 @click.option("--layer", "layer_name", metavar="NAME", help="Explain only this layer (full dotted name).")
+@memory_options()
 @reports_errors
-def explain(spec, layer_name):
+def explain(spec, layer_name, batch, dtype, optimizer):
     """The worked formulas behind every number: output size (with the floor/ceil), params, MACs,
-    FLOPs, and the receptive field derived top-down beside the exact bottom-up values."""
+    FLOPs, the receptive field derived top-down beside the exact bottom-up values, and the
+    layer's memory (its output, what it keeps for backward in training)."""
     from netcalc import explain as explaining
     from netcalc.analysis import analyze_file
     from netcalc.errors import did_you_mean
 
-    analysis = analyze_file(spec)
+    analysis = analyze_file(spec, batch, dtype, optimizer)
     if layer_name is not None:
         names = [layer.name for layer in analysis.layers]
         if layer_name not in names:

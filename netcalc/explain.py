@@ -16,7 +16,8 @@ from netcalc.layers.base import axis_names
 from netcalc.report import fraction_text
 
 METRICS = ("output", "params", "macs", "flops")
-TITLES = {"output": "output shape", "params": "params", "macs": "MACs", "flops": "FLOPs", "rf": "receptive field"}
+TITLES = {"output": "output shape", "params": "params", "macs": "MACs", "flops": "FLOPs", "rf": "receptive field",
+          "memory": "memory"}
 
 
 @dataclass
@@ -161,11 +162,48 @@ class LayerExplanation:
     sections: dict[str, list[str]] = field(default_factory=dict)
 
 
+def memory_lines(analysis: Analysis, layer: LayerResult) -> list[str]:
+    """The layer's memory arithmetic (contract §9) at the analysis' batch and dtype: its output,
+    what it keeps for backward in training (from its registry declaration), its weights' share."""
+    from netcalc.memory import OPTIMIZER_COPIES
+    from netcalc.saved import describe
+
+    memory = analysis.memory
+    s = memory.setting
+    elements = 1
+    for n in layer.output:
+        elements *= n
+    lines = [f"output: {s.batch}·{elements} elements · {s.itemsize} B ({s.dtype}) = {s.batch * elements * s.itemsize:,} B"]
+    kept = next(k for k in memory.training.layers if k.name == layer.name)
+    node = layer.node
+    rule = node.kind.saved_rule or describe(node.kind.saved_for_backward(node))
+    train = "16-bit activations, mixed precision" if s.mixed else "float32 activations"
+    if not kept.recorded:
+        lines.append(f"keeps for backward ({rule}): nothing here — no parameters of its own and none before "
+                     f"it, so no gradient flows through it")
+    elif not kept.tensors:
+        lines.append(f"keeps for backward: {rule}")
+    else:
+        lines.append(f"keeps for backward in training ({train}):")
+        for t in kept.tensors:
+            shared = kept.shared_with.get(t.key)
+            lines.append(f"  {t.text}" + (f" — already kept by '{shared}', counted there" if shared else ""))
+        lines.append(f"  new here: {kept.new_bytes:,} B")
+    if layer.params:
+        p, copies = layer.params, OPTIMIZER_COPIES[s.optimizer]
+        lines.append(f"training weights: {p} params · 4 B = {4 * p:,} B, gradients {4 * p:,} B, "
+                     f"{s.optimizer} state {copies}·{4 * p:,} = {copies * 4 * p:,} B"
+                     + (f", 16-bit copy {2 * p:,} B" if s.mixed else ""))
+    return lines
+
+
 def explain_layer(analysis: Analysis, layer: LayerResult) -> LayerExplanation:
     node = layer.node
     sections = dict(node.kind.explain(node))
     sections["rf"] = rf_lines(analysis, layer)
-    return LayerExplanation(layer.name, layer.type, {k: sections[k] for k in (*METRICS, "rf") if k in sections})
+    sections["memory"] = memory_lines(analysis, layer)
+    return LayerExplanation(layer.name, layer.type,
+                            {k: sections[k] for k in (*METRICS, "rf", "memory") if k in sections})
 
 
 def explain(analysis: Analysis, layer_name: str | None = None) -> list[LayerExplanation]:
