@@ -351,3 +351,23 @@ def test_budgets_and_keys_are_in_the_schema():
     assert {"batch", "dtype", "optimizer"} <= set(schema["properties"])
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(yaml.safe_load(BUDGET.format(training="50MB")), schema)
+
+
+# ---------------------------------------------------------------------------
+# The registry declares, the README shows what it declares
+# ---------------------------------------------------------------------------
+
+def test_every_layer_type_declares_what_it_keeps_for_backward():
+    from netcalc import memory  # noqa: F401
+    from netcalc.layers import load_all
+
+    undeclared = [kind.name for kind in load_all().values()
+                  if not getattr(kind, "composite", False) and kind.saved is None and not kind.saved_rule]
+    assert undeclared == []
+
+
+def test_readme_saved_table_matches_the_registry():
+    from netcalc import docs
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert docs.saved_block() in readme, "run `python -m netcalc.docs saved` and paste the block into README.md"
