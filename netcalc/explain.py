@@ -174,7 +174,7 @@ def memory_lines(analysis: Analysis, layer: LayerResult) -> list[str]:
     for n in layer.output:
         elements *= n
     lines = [f"output: {s.batch}·{elements} elements · {s.itemsize} B ({s.dtype}) = {s.batch * elements * s.itemsize:,} B"]
-    kept = next(k for k in memory.training.layers if k.name == layer.name)
+    kept = memory.training.layer(layer.name)
     node = layer.node
     rule = node.kind.saved_rule or describe(node.kind.saved_for_backward(node))
     train = "16-bit activations, mixed precision" if s.mixed else "float32 activations"

@@ -34,13 +34,14 @@ class Step:
 
 def plan(graph) -> list[Step]:
     last = last_use(graph)
-    live = ["input"]
+    live = {"input": None}  # an ordered set
     steps = []
     for i, node in enumerate(graph.nodes):
         frees = tuple(dict.fromkeys(name for name in node.inputs if last.get(name) == i))
         steps.append(Step(i, node, tuple(live), frees))
-        live.append(node.name)
-        live = [name for name in live if name not in frees]
+        live[node.name] = None
+        for name in frees:
+            del live[name]
     return steps
 
 

@@ -74,6 +74,12 @@ class Training:
     optimizer: int
     optimizer_name: str
     layers: list[LayerSaved] = field(default_factory=list)
+    _by_name: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def layer(self, name: str) -> LayerSaved:
+        if len(self._by_name) != len(self.layers):
+            self._by_name.update((layer.name, layer) for layer in self.layers)
+        return self._by_name[name]
 
     def parts(self) -> list[tuple[str, int]]:
         """(label, bytes) of what the total adds up, the always-present terms first."""
