@@ -137,13 +137,14 @@ def check(specs, answers, fmt):
 
 
 def _memory_limit(text):
-    from netcalc.executor import default_memory_limit, parse_bytes
+    from netcalc.executor import default_memory_limit
+    from netcalc.units import UnitError, parse_bytes
 
     if text is None:
         return default_memory_limit()
     try:
         return parse_bytes(text)
-    except ValueError as exc:
+    except UnitError as exc:
         raise UserError(str(exc)) from None
 
 
