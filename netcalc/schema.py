@@ -145,23 +145,13 @@ def spec_schema() -> dict:
 
 # ---- netcalc layers ----
 
-def _default_text(p: Param) -> str:
-    if p.required:
-        return "required"
-    if p.default is None:
-        return {"stride": "kernel"}.get(p.name, "none")
-    if isinstance(p.default, bool):
-        return str(p.default).lower()
-    return str(p.default)
-
-
 def layer_rows() -> list[dict]:
     load_all()
     rows = []
     for kind in REGISTRY.values():
         rows.append({
             "type": kind.name, "aliases": list(kind.aliases), "summary": kind.summary,
-            "params": [{"name": p.name, "aliases": list(p.aliases), "default": _default_text(p),
+            "params": [{"name": p.name, "aliases": list(p.aliases), "default": p.shown_default(),
                         "type": p.describe_type()} for p in kind.params],
             "params_rule": kind.params_rule, "macs_rule": kind.macs_rule, "flops_rule": kind.flops_rule,
         })
