@@ -136,3 +136,15 @@ def test_fraction_text_and_json_number():
     assert units.json_number(Fraction(6, 3)) == 2 and isinstance(units.json_number(Fraction(6, 3)), int)
     assert units.json_number(Fraction(1, 3)) == 1 / 3 and units.json_number(5) == 5
     assert units.human(25_557_032) == "25.56 M" and units.human_bytes(3 * 2**20) == "3.00 MiB"
+
+
+def test_schema_takes_the_same_amount_syntax():
+    jsonschema = pytest.importorskip("jsonschema")
+    from netcalc.schema import spec_schema
+
+    validator = jsonschema.Draft202012Validator(spec_schema())
+    spec = {"input": [3, 8, 8], "layers": ["relu"]}
+    assert validator.is_valid({**spec, "limits": {"activations": "1GiB", "params": "25M"}})
+    assert validator.is_valid({**spec, "limits": {"activations": "576B"}})
+    assert not validator.is_valid({**spec, "limits": {"params": "7B"}})
+    assert not validator.is_valid({**spec, "limits": {"activations": "1gib"}})
