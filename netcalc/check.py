@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from netcalc import units
 from netcalc.analysis import Analysis, analyze_graph
-from netcalc.errors import Loc, SpecError, did_you_mean
+from netcalc.errors import ExitCode, Loc, SpecError, did_you_mean
 from netcalc.graph import build_graph
 from netcalc.spec import load_spec
 from netcalc.yamlio import YMap, load_yaml_file
@@ -217,16 +217,14 @@ def load_answers(path: str, analysis: Analysis) -> list[tuple[str, object, Loc]]
         raise SpecError("an answers file must be a mapping of layer names to expected values, "
                         "e.g. conv1: {params: 9472}", getattr(doc, "loc", Loc(path, 1, 1)))
     names = [layer.name for layer in analysis.layers]
-    known = set(names)
-    aliases = analysis.graph.spec.outputs  # an entry name (a composite such as separable) → its last layer
     entries = []
     for key, value in doc.items():
         key_loc = doc.key_locs[key]
         if key == "limits":
             entries.append(("limits", value, key_loc))
             continue
-        target = aliases.get(key, key) if isinstance(key, str) and key != "input" else None
-        if target not in known:
+        target = analysis.resolve_name(key)
+        if target is None:
             raise SpecError(f"answers name unknown layer '{key}'{did_you_mean(key, names + ['limits'])}", key_loc)
         entries.append((target, value, key_loc))
     return entries
@@ -251,6 +249,57 @@ def run_checks(analysis: Analysis, answers: str | None = None) -> CheckResult:
 
 def check_file(path: str, answers: str | None = None) -> CheckResult:
     return run_checks(analyze_graph(build_graph(load_spec(path))), answers)
+
+
+@dataclass
+class SpecCheck:
+    """The outcome of checking one spec: its result, or the error that stopped it."""
+
+    spec: str
+    result: CheckResult | None = None
+    error: SpecError | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return ExitCode(self.error.exit_code)
+        return ExitCode.OK if self.result.ok else ExitCode.FAILED
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"spec": self.spec, "ok": False, "error": str(self.error)}
+        return dict(spec=self.spec, **self.result.to_dict())
+
+
+def check_specs(paths, answers: str | None = None):
+    """Check each spec in turn (a generator, so the caller can print as they come); a bad spec
+    is an outcome, not the end: the others are still checked."""
+    for path in paths:
+        try:
+            yield SpecCheck(path, result=check_file(path, answers))
+        except SpecError as exc:
+            yield SpecCheck(path, error=exc)
+        except RecursionError:
+            yield SpecCheck(path, error=SpecError(f"{path}: the spec nests too deeply to analyse"))
+
+
+def worst_exit(outcomes: list[SpecCheck]) -> ExitCode:
+    """With several specs, `check` exits with the worst code (2 over 1 over 0)."""
+    return max((o.exit_code for o in outcomes), default=ExitCode.OK)
+
+
+def json_report(outcomes: list[SpecCheck]) -> dict | None:
+    """One spec that could be checked: its report; otherwise {"ok", "specs": [...]}."""
+    if len(outcomes) == 1 and outcomes[0].error is None:
+        return outcomes[0].to_dict()
+    if not outcomes:
+        return None
+    return {"ok": worst_exit(outcomes) == ExitCode.OK, "specs": [o.to_dict() for o in outcomes]}
+
+
+def error_annotation(error: SpecError) -> str:
+    message = error.message if error.layer is None else f"layer '{error.layer}': {error.message}"
+    return github_annotation(message, error.loc)
 
 
 # ---- output ----

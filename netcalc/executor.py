@@ -162,6 +162,15 @@ def validate_weights(graph: Graph, weights) -> None:
 # Running
 # ---------------------------------------------------------------------------
 
+def check_input_shape(graph: Graph, shape, source: str | None = None) -> None:
+    """An input batch must be [N, *input_shape]; else a SpecError (prefixed by the file it came from)."""
+    expected = tuple(graph.input_shape)
+    if len(shape) != len(expected) + 1 or tuple(shape[1:]) != expected:
+        where = f"{source}: " if source else ""
+        raise SpecError(f"{where}input has shape {list(shape)}, expected [N, {', '.join(map(str, expected))}] "
+                        f"(the batch dim first)")
+
+
 @dataclass
 class ForwardResult:
     shapes: dict[str, tuple[int, ...]]  # per layer, the real array shape without the batch dim
@@ -205,10 +214,7 @@ class Executor:
         each layer (progress bars). `into`: a ForwardResult to fill as layers complete (so a
         caller still has the shapes so far when a kernel raises)."""
         x = np.asarray(x, dtype=self.dtype)
-        expected = tuple(self.graph.input_shape)
-        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
-            raise SpecError(f"input has shape {list(x.shape)}, expected [N, {', '.join(map(str, expected))}] "
-                            f"(the batch dim first)")
+        check_input_shape(self.graph, x.shape)
         import dataclasses
 
         ctx = dataclasses.replace(self.ctx, caches=_caches)
