@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
+from netcalc.units import fraction_text
 from netcalc.window import AxisMap
 
 
@@ -91,7 +92,7 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
     (spatial size 1 against a larger tensor) add their single field to every position."""
     jumps = {f.jump for f in fields}
     if len(jumps) > 1:
-        raise MisalignedFields(" vs ".join(_fmt(j) for j in sorted(jumps)))
+        raise MisalignedFields(" vs ".join(fraction_text(j) for j in sorted(jumps)))
     period = 1
     for f in fields:
         period = period * f.period // gcd(period, f.period)
@@ -111,10 +112,6 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
             hull = b if hull is None else (min(hull[0], b[0]), max(hull[1], b[1]))
     # Hulls carried by the non-broadcast inputs are already folded into los/his by bounds().
     return _reduced(Field(period, int(shift), tuple(los), tuple(his), hull))
-
-
-def _fmt(j: Fraction) -> str:
-    return str(j.numerator) if j.denominator == 1 else f"{j.numerator}/{j.denominator}"
 
 
 def _reduced(field: Field) -> Field:

@@ -94,7 +94,7 @@ class MemoryCheck:
         return self.measured <= self.calculated
 
     def summary(self) -> str:
-        from netcalc.report import human_bytes
+        from netcalc.units import human_bytes
 
         ratio = self.measured / self.calculated if self.calculated else 0.0
         return (f"memory: the executor's peak {human_bytes(self.measured)} is {ratio:.1%} of the calculated "
@@ -191,7 +191,7 @@ def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int 
 def render_table(result: VerifyResult, console) -> None:
     from rich.table import Table
 
-    from netcalc.report import fraction_text
+    from netcalc.units import fraction_text
 
     analysis = result.analysis
     table = Table(title=f"{analysis.name}  input {list(analysis.graph.input_shape)}  verify (batch {result.batch})",

@@ -359,10 +359,10 @@ def test_budgets_and_keys_are_in_the_schema():
 
 def test_every_layer_type_declares_what_it_keeps_for_backward():
     from netcalc import memory  # noqa: F401
-    from netcalc.layers import load_all
+    from netcalc.layers import LayerType, load_all
 
     undeclared = [kind.name for kind in load_all().values()
-                  if not getattr(kind, "composite", False) and kind.saved is None and not kind.saved_rule]
+                  if isinstance(kind, LayerType) and kind.saved is None and not kind.saved_rule]
     assert undeclared == []
 
 
