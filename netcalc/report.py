@@ -124,7 +124,7 @@ def render_markdown(analysis: Analysis) -> str:
     lines.append("")
     lines.append(f"Activations: {analysis.activation_bytes} bytes (float32, one sample).")
     lines.append("")
-    lines.extend(f"- {line}" for line in summary_lines(analysis))
+    lines.extend(["```text", *summary_lines(analysis), "```"])
     return "\n".join(lines) + "\n"
 
 
