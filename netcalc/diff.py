@@ -169,8 +169,7 @@ class Diff:
     def headline(self) -> str:
         parts = []
         for metric, total in self.totals.items():
-            parts.append(f"{LABELS[metric]} {signed_human(total.delta, max(abs(total.old), abs(total.new)), metric)}"
-                         f" ({percent_text(total)})")
+            parts.append(f"{LABELS[metric]} {signed_human(total.delta, metric)} ({percent_text(total)})")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
@@ -205,18 +204,15 @@ def diff(old_source: str, new_source: str) -> Diff:
 _UNITS = (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3))
 
 
-def signed_human(delta: int, scale_of: int, metric: str = "") -> str:
-    """+1234567 next to a total of 25 M → '+1.23 M'; the unit follows the total's size so a
-    small change to a large network reads as '+0.31 G'. Bytes use KiB/MiB/GiB."""
+def signed_human(delta: int, metric: str = "") -> str:
+    """+1234567 → '+1.23 M', −310000000 → '−310 M', −72 → '−72'; bytes in KiB/MiB/GiB."""
     if delta == 0:
         return "±0"
     sign = "+" if delta > 0 else "−"
     units = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if metric == "activations" else _UNITS
     for unit, scale in units:
-        if scale_of >= scale:
-            value = abs(delta) / scale
-            text = f"{value:.3g}" if value >= 0.01 else f"{value:.2g}"
-            return f"{sign}{text} {unit}"
+        if abs(delta) >= scale:
+            return f"{sign}{abs(delta) / scale:.3g} {unit}"
     return f"{sign}{abs(delta)}" + (" B" if metric == "activations" else "")
 
 
