@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -275,3 +276,14 @@ def test_cli_bad_question_one_line_exit_2(args, message):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("netcalc: error: ") and message in lines[0], result.stderr
+
+
+def test_readme_examples_are_current():
+    # README.md shows these outputs verbatim; they must stay what solve prints
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for args in (["--layer", "conv", "--in", "112", "--out", "56", "--stride", "2", "--kernel", "3..5"],
+                 ["--layer", "maxpool", "--in", "113", "--out", "60", "--kernel", "2..3"],
+                 ["--rf", "31", "--total-stride", "8", "--menu", "conv3,conv3s2,maxpool2", "--max-layers", "6",
+                  "--top", "3"]):
+        for line in run(*args).stdout.splitlines():
+            assert line in readme, line
