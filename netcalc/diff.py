@@ -155,6 +155,12 @@ class Diff:
     def totals(self) -> dict[str, Total]:
         return {m: Total(_total(self.old, m), _total(self.new, m)) for m in TOTALS}
 
+    @property
+    def final_rf(self) -> tuple[int | None, int | None]:
+        """The final receptive field of each side (contract §1 `limits`: the largest size of the
+        last layer with spatial dims); a field, not a cost, so --fail-over leaves it alone."""
+        return self.old.final_rf, self.new.final_rf
+
     def count(self, status: str) -> int:
         return sum(1 for row in self.layers if row.status == status)
 
@@ -190,6 +196,9 @@ class Diff:
         for metric, total in self.totals.items():
             totals[metric] = {"old": total.old, "new": total.new, "delta": total.delta,
                               "percent": None if total.percent is None else round(total.percent, 4)}
+        old_rf, new_rf = self.final_rf
+        totals["rf"] = {"old": old_rf, "new": new_rf,
+                        "delta": None if old_rf is None or new_rf is None else new_rf - old_rf}
         return {"old": self.old_label, "new": self.new_label, "headline": self.headline(), "totals": totals,
                 "layers": rows, "summary": {s: self.count(s) for s in ("added", "removed", "changed", "same")}}
 
@@ -283,6 +292,15 @@ def total_cells(metric: str, total: Total) -> list[str]:
 TOTAL_HEADER = ["total", "old", "new", "change", "%"]
 
 
+def rf_total_cells(d: Diff) -> list[str]:
+    old, new = d.final_rf
+    if old is None or new is None:
+        change = "-" if old == new else "new" if old is None else "gone"
+    else:
+        change = f"{'+' if new > old else '−' if new < old else '±'}{abs(new - old)}"
+    return ["final RF", "-" if old is None else str(old), "-" if new is None else str(new), change, ""]
+
+
 def _unchanged_line(d: Diff) -> str:
     same = sum(1 for row in d.layers if row.status == "same" and not row.renamed_from)
     return (f"{d.count('added')} added, {d.count('removed')} removed, {d.count('changed')} changed, "
@@ -296,6 +314,7 @@ def render_markdown(d: Diff) -> str:
     lines = [f"**netcalc diff** `{d.old_label}` → `{d.new_label}`: {d.headline()}", "",
              row(TOTAL_HEADER), "|---|---:|---:|---:|---:|"]
     lines += [row(total_cells(m, t)) for m, t in d.totals.items()]
+    lines.append(row(rf_total_cells(d)))
     lines.append("")
     rows = shown_rows(d)
     if rows:
@@ -317,6 +336,7 @@ def render_table(d: Diff, console) -> None:
         totals.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
     for metric, total in d.totals.items():
         totals.add_row(*total_cells(metric, total))
+    totals.add_row(*rf_total_cells(d))
     console.print(totals)
     rows = shown_rows(d)
     if rows:

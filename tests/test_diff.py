@@ -101,6 +101,10 @@ def test_markdown_golden():
     result = run("base.yaml", "widened.yaml", "--format", "markdown")
     assert result.exit_code == 0
     assert result.stdout == (GOLDEN / "diff_widened.md").read_text()
+    # the README shows the same report (run from the repository root)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert result.stdout.replace("`base.yaml`", "`tests/data/diff/base.yaml`").replace(
+        "`widened.yaml`", "`tests/data/diff/widened.yaml`") in readme
 
 
 def test_headline():
@@ -116,7 +120,8 @@ def test_json_schema_of_contract():
     data = json.loads(result.stdout)
     assert data["totals"]["params"] == {"old": 5418, "new": 14_666, "delta": 9248,
                                         "percent": pytest.approx(170.69, abs=0.01)}
-    assert set(data["totals"]) == {"params", "macs", "flops", "activations"}
+    assert set(data["totals"]) == {"params", "macs", "flops", "activations", "rf"}
+    assert data["totals"]["rf"] == {"old": 35, "new": 39, "delta": 4}  # see test_added_block
     layer = next(row for row in data["layers"] if row["name"] == "conv3")
     assert layer["status"] == "added" and layer["old"] is None
     assert {k: layer["new"][k] for k in ("output", "params", "macs", "flops")} == {
