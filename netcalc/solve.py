@@ -1,11 +1,12 @@
 """Inverse questions (netcalc solve, contract §10).
 
 One layer: which (kernel, stride, padding, dilation[, output_padding]) within given ranges map
-an input size N to an output size M along one axis. Every candidate is built as a real
-one-layer spec and resolved by the layer type's own registry entry (its shape rule from
-window.py and its validity checks, e.g. PyTorch's "padding at most half the window" for pooling
-or "output_padding < max(stride, dilation)" for transposed convs), so solve can never disagree
-with analyze.
+an input size N to an output size M along one axis. window.py's sliding-window arithmetic sieves
+every candidate; each one that reaches M (and each nearest miss) is then built as a real
+one-layer spec and resolved by its layer type's own registry entry (its shape rule and its
+validity checks, e.g. PyTorch's "padding at most half the window" for pooling or
+"output_padding < max(stride, dilation)" for transposed convs), so solve cannot disagree with
+analyze.
 
 A stack: the chains of up to N layers from a menu (e.g. 3×3 convs at stride 1 or 2) whose
 receptive field and total stride reach given targets. The search composes each menu layer's
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from netcalc.errors import SpecError
 
 SOLVE_LAYERS = ("conv", "maxpool", "avgpool", "conv_transpose")
-MAX_COMBINATIONS = 100_000
+MAX_COMBINATIONS = 200_000
 MAX_STACK_LAYERS = 12
 MAX_STACK_HITS = 20_000
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?$")
@@ -100,7 +101,7 @@ class LayerQuestion:
                 raise BadQuestion(f"--{what} must be ≥ {low}, got {_span(r)}")
         count = self.combinations()
         if count > MAX_COMBINATIONS:
-            raise BadQuestion(f"the ranges give {count:,} combinations to try; narrow them (at most "
+            raise BadQuestion(f"the ranges give at least {count:,} combinations to try; narrow them (at most "
                               f"{MAX_COMBINATIONS:,})")
 
     @property
@@ -124,12 +125,10 @@ class LayerQuestion:
         return list(self.output_padding if self.output_padding is not None else range(0, max(stride, dilation)))
 
     def combinations(self) -> int:
-        total = 0
-        for k in self.kernels:
-            for s in self.strides:
-                for d in self.dilations:
-                    total += len(self.paddings(k)) * len(self.output_paddings(s, d))
-        return total
+        if len(self.kernels) * len(self.strides) * len(self.dilations) > MAX_COMBINATIONS:
+            return len(self.kernels) * len(self.strides) * len(self.dilations)  # already too many
+        paddings = sum(len(self.paddings(k)) for k in self.kernels)
+        return paddings * sum(len(self.output_paddings(s, d)) for s in self.strides for d in self.dilations)
 
     def candidates(self):
         """Every (kernel, stride, padding, dilation, output_padding) in the ranges, simplest first:
@@ -194,30 +193,52 @@ def _layer_params(q: LayerQuestion, k, s, p, d, op) -> dict:
     return params
 
 
+def _window_size(q: LayerQuestion, k, s, p, d, op) -> int | None:
+    """The output size by window.py's arithmetic alone (the rule every windowed layer type calls);
+    None when no window fits. A quick sieve: the registry still decides (see _resolve)."""
+    from netcalc import window
+
+    try:
+        if q.layer == "conv_transpose":
+            return window.transposed_output_size(q.n_in, k, s, d, (p, p), op)
+        return window.sliding_output_size(q.n_in, k, s, d, (p, p), q.ceil_mode)
+    except SpecError:
+        return None
+
+
+def _resolve(q: LayerQuestion, k, s, p, d, op) -> Solution | None:
+    """The candidate as a real one-layer spec, resolved by its layer type's registry entry (shape
+    rule and PyTorch's validity checks); None when that type rejects it."""
+    try:
+        layer = build_chain([1, q.n_in], [(q.layer, _layer_params(q, k, s, p, d, op))]).layers[0]
+    except SpecError:
+        return None
+    formula = next(line for line in layer.node.kind.explain(layer.node)["output"] if line.startswith("L: "))
+    return Solution(k, s, p, d, op, q.ceil_mode if "ceil_mode" in layer.node.params else None,
+                    layer.output[1], formula[3:])
+
+
 def solve_layer(q: LayerQuestion) -> LayerAnswer:
     """Every combination in the ranges that maps n_in to n_out, each once, simplest first; with
     none, the nearest output sizes reachable (below and above) with their simplest combination."""
     q.validate()
-    solutions, below, above = [], None, None
-    for k, s, p, d, op in q.candidates():
-        try:
-            layer = build_chain([1, q.n_in], [(q.layer, _layer_params(q, k, s, p, d, op))]).layers[0]
-        except SpecError:
-            continue  # not a valid layer (empty output, padding too large, …)
-        out = layer.output[1]
-        if out != q.n_out and ((out < q.n_out and below is not None and below.out >= out)
-                               or (out > q.n_out and above is not None and above.out <= out)):
+    solutions, below, above = [], [], []
+    for order, candidate in enumerate(q.candidates()):
+        size = _window_size(q, *candidate)
+        if size is None:
             continue
-        formula = next(line for line in layer.node.kind.explain(layer.node)["output"] if line.startswith("L: "))
-        solution = Solution(k, s, p, d, op, q.ceil_mode if q.layer in ("maxpool", "avgpool") else None,
-                            out, formula[3:])
-        if out == q.n_out:
-            solutions.append(solution)
-        elif out < q.n_out:
-            below = solution
+        if size == q.n_out:
+            solution = _resolve(q, *candidate)
+            if solution is not None:
+                solutions.append(solution)
         else:
-            above = solution
-    return LayerAnswer(q, solutions, [] if solutions else [s for s in (below, above) if s is not None])
+            (below if size < q.n_out else above).append((abs(size - q.n_out), order, candidate))
+    nearest = []
+    if not solutions:
+        for side in (below, above):  # the closest size first, then the simplest combination
+            found = next((s for s in (_resolve(q, *c) for _, _, c in sorted(side)) if s is not None), None)
+            nearest += [found] if found is not None else []
+    return LayerAnswer(q, solutions, nearest)
 
 
 def render_layer_text(answer: LayerAnswer) -> str:
