@@ -208,3 +208,40 @@ def test_git_missing(repo, monkeypatch):
     assert result.exit_code == 2
     assert result.stderr.strip() == "netcalc: error: git:HEAD:nets/net.yaml: git is not installed (needed for " \
                                     "git:REV:path)"
+
+
+# ---- matching rules on small networks ----
+
+def match(old_layers, new_layers, shape=(4, 8, 8)):
+    from helpers import analyze_spec
+    from netcalc.diff import match_layers
+
+    rows = match_layers(analyze_spec(shape, old_layers).layers, analyze_spec(shape, new_layers).layers)
+    return [(row.name, row.status, row.renamed_from) for row in rows]
+
+
+def conv(name, out=4, **extra):
+    return {"conv": {"out": out, "kernel": 3, "padding": 1}, "name": name, **extra}
+
+
+def test_a_name_wins_over_a_position():
+    # y is inserted before x: x keeps its match by name (changed: its rf grows from 5 to 7),
+    # y is added, not paired with x by position
+    assert match([conv("a"), conv("x")], [conv("a"), conv("y"), conv("x")]) == [
+        ("a", "same", None), ("y", "added", None), ("x", "changed", None)]
+
+
+def test_layers_matched_by_name_out_of_order():
+    # two parallel branches listed in the other order: both still matched by name
+    p, q = conv("p", **{"from": "input"}), conv("q", **{"from": "input"})
+    merge = {"add": None, "name": "s", "from": ["p", "q"]}
+    assert sorted(match([p, q, merge], [q, p, merge])) == [
+        ("p", "same", None), ("q", "same", None), ("s", "same", None)]
+
+
+def test_position_pairs_by_type_only():
+    # the conv renamed to 'k' pairs with old 'b'; the relu that replaced a pool does not pair with it
+    old = [conv("a"), conv("b"), {"maxpool": {"kernel": 2}, "name": "m"}]
+    new = [conv("a"), conv("k", 8), {"relu": None, "name": "r"}]
+    assert match(old, new) == [("a", "same", None), ("m", "removed", None), ("k", "changed", "b"),
+                               ("r", "added", None)]
