@@ -172,3 +172,29 @@ def test_key_agrees_with_hand_formulas(level):
         for name, answers in yaml.safe_load(key).items():
             for metric, value in answers.items():
                 assert expected[name][metric] == value, (seed, name, metric)
+
+
+def test_level_3_fields_agree_with_the_classic_arithmetic():
+    # Up to the pooling, level 3 is a conv/pool chain with two centred branches: size += d·(k − 1)·jump,
+    # jump ·= stride; the merge's field is the wider branch's (both are centred on the same pixel).
+    # A 2×2 stride-2 transposed conv maps each output to one input: size stays, jump halves (contract §5).
+    for seed in SEEDS:
+        ((spec, key),) = quiz_set(seed, 3)
+        entries = yaml.safe_load(spec)["layers"]
+        layers = {e["name"]: e for e in entries if isinstance(e, dict) and "name" in e}
+        answers = yaml.safe_load(key)
+        stem = entries[0]["conv"]
+        size, jump = stem["kernel"], 2
+        assert answers["conv1"]["rf"] == {"size": size, "jump": jump}
+        b = layers["b"]["conv"]
+        expected = {"a": size + 2 * jump, "b": size + b["dilation"] * 2 * jump}
+        expected["merge"] = max(expected.values())
+        for name, field in expected.items():
+            assert answers[name]["rf"] == {"size": field, "jump": jump}, (seed, name)
+        size = expected["merge"]
+        if "maxpool1" in answers:
+            size, jump = size + jump, jump * 2
+            assert answers["maxpool1"]["rf"] == {"size": size, "jump": jump}, seed
+        transposed = next(e["conv_transpose"] for e in entries if isinstance(e, dict) and "conv_transpose" in e)
+        if transposed["kernel"] == 2:
+            assert answers["conv_transpose1"]["rf"] == {"size": size, "jump": jump // 2}, seed
