@@ -302,3 +302,122 @@ def main():
         click.echo(f"netcalc: internal error: {type(exc).__name__}: {exc} "
                    f"(set NETCALC_DEBUG=1 for a traceback and please report it)", err=True)
         sys.exit(int(ExitCode.INTERNAL))
+
+
+# ---- review and teaching: diff, solve, quiz (issue 14; logic in diff.py, solve.py, quiz.py) ----
+
+@cli.command("diff")
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@format_option("table", "json", "markdown")
+@click.option("--fail-over", "fail_over", type=click.FloatRange(min=0), default=None, metavar="PERCENT",
+              help="Exit 1 when a total (params, MACs, FLOPs, activations) grows by more than PERCENT %.")
+@reports_errors
+def diff_command(old, new, fmt, fail_over):
+    """Layer-by-layer and total differences between two specs (OLD may be git:REV:path).
+
+    Layers match by name, then renamed ones by position and type. Exit 0, or 1 with
+    --fail-over when a total grows by more than PERCENT."""
+    import json
+
+    from netcalc import diff as diffing
+
+    result = diffing.diff(old, new)
+    for side, analysis in ((old, result.old), (new, result.new)):
+        for warning in analysis.warnings:
+            click.echo(f"netcalc: warning: {side}: {warning}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif fmt == "markdown":
+        click.echo(diffing.render_markdown(result), nl=False)
+    else:
+        diffing.render_table(result, make_console())
+    grown = result.grown_over(fail_over) if fail_over is not None else []
+    for metric in grown:
+        total = result.totals[metric]
+        click.echo(f"netcalc: {diffing.LABELS[metric]} grew by {diffing.percent_text(total)} "
+                   f"({total.old:,} → {total.new:,}), more than --fail-over {fail_over:g} %", err=True)
+    sys.exit(int(ExitCode.FAILED if grown else ExitCode.OK))
+
+
+@cli.command()
+@click.option("--layer", metavar="TYPE", help="One-layer question: conv, maxpool, avgpool or conv_transpose.")
+@click.option("--in", "n_in", metavar="N", help="Input size along one axis (with --rf: the square input, default 224).")
+@click.option("--out", "n_out", metavar="M", help="Wanted output size along that axis (one-layer question).")
+@click.option("--kernel", metavar="A..B", help="Kernel sizes to try (default 1..11).")
+@click.option("--stride", metavar="A..B", help="Strides to try (default 1..4).")
+@click.option("--padding", metavar="A..B", help="Symmetric paddings to try (default 0..kernel−1).")
+@click.option("--dilation", metavar="A..B", help="Dilations to try (default 1).")
+@click.option("--output-padding", "output_padding", metavar="A..B",
+              help="conv_transpose output paddings to try (default all valid: 0..max(stride, dilation)−1).")
+@click.option("--ceil-mode", "ceil_mode", is_flag=True, help="The pooling layer uses ceil_mode.")
+@click.option("--rf", "rf_size", metavar="R", help="Stack question: the receptive field to reach.")
+@click.option("--total-stride", "total_stride", metavar="S", help="Stack question: the total stride to reach.")
+@click.option("--menu", default="conv3,conv3s2", show_default=True,
+              help="Stack layers: conv<k>[s<stride>][d<dilation>][p<pad>], maxpool<k>… or avgpool<k>…, comma-separated.")
+@click.option("--max-layers", "max_layers", default="4", show_default=True, metavar="N", help="Longest chain tried.")
+@click.option("--channels", default="3", show_default=True, metavar="C", help="Input channels (stack ranking).")
+@click.option("--widths", default="64", show_default=True, metavar="W,…",
+              help="Output channels of the 1st, 2nd, … conv of a chain; the last repeats.")
+@click.option("--rank", type=click.Choice(["params", "macs"]), default="params", show_default=True)
+@click.option("--top", default="10", show_default=True, metavar="K", help="Chains shown (table).")
+@format_option("table", "json")
+@reports_errors
+def solve(layer, n_in, n_out, kernel, stride, padding, dilation, output_padding, ceil_mode, rf_size, total_stride,
+          menu, max_layers, channels, widths, rank, top, fmt):
+    """Inverse questions: which kernel/stride/padding/dilation map one size to another
+    (--layer … --in N --out M), or which chains from a menu reach a receptive field and total
+    stride (--rf R [--total-stride S]). Exit 0 found, 1 none (with the nearest reachable), 2 bad question."""
+    import json
+
+    from netcalc import solve as solving
+
+    if layer is not None:
+        question = solving.layer_question(layer, n_in, n_out, kernel, stride, padding, dilation, output_padding,
+                                          ceil_mode, rf_size, total_stride)
+        answer = solving.solve_layer(question)
+        found = bool(answer.solutions)
+        text = json.dumps(answer.to_dict(), indent=2) if fmt == "json" else solving.render_layer_text(answer)
+    else:
+        question, shown = solving.stack_question(rf_size, total_stride, menu, max_layers, n_in, channels, widths,
+                                                 rank, top, n_out)
+        answer = solving.solve_stack(question)
+        found = bool(answer.stacks)
+        text = json.dumps(answer.to_dict(), indent=2) if fmt == "json" else solving.render_stack_text(answer, shown)
+    click.echo(text.rstrip("\n"))
+    sys.exit(int(ExitCode.OK if found else ExitCode.FAILED))
+
+
+@cli.command()
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed always gives the same exercise.")
+@click.option("--level", type=click.Choice(["1", "2", "3"]), default="1", show_default=True,
+              help="1 shapes and params; 2 MACs, FLOPs, grouped/depthwise convs; 3 receptive fields, "
+                   "transposed convs, branches.")
+@click.option("--count", type=click.IntRange(min=1, max=1000), default=1, show_default=True,
+              help="How many distinct exercises (files numbered ex-01.yaml, …).")
+@click.option("-o", "--output", default="-", show_default=True, metavar="EX.yaml",
+              help="Where to write the exercise (- for stdout).")
+@click.option("--key", default=None, metavar="KEY.yaml", help="Where to write the answer key (check --answers format).")
+@reports_errors
+def quiz(seed, level, count, output, key):
+    """Seeded exercises: a spec whose comments ask for numbers, and its answer key, which
+    `netcalc check EX.yaml --answers KEY.yaml` passes; grade a student's file the same way."""
+    from netcalc import quiz as quizzing
+
+    if count > 1 and output == "-":
+        raise UserError("--count above 1 needs -o EX.yaml (the exercises are numbered EX-01.yaml, …)")
+    for index, (spec_text, key_text) in enumerate(quizzing.quiz_set(seed, int(level), count), 1):
+        targets = [(quizzing.numbered(output, index, count), spec_text)]
+        if key is not None:
+            targets.append((quizzing.numbered(key, index, count), key_text))
+        for path, text in targets:
+            if path == "-":
+                click.echo(text, nl=False)
+                continue
+            try:
+                with open(path, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError as exc:
+                raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            if output != "-":
+                click.echo(f"wrote {path}")
