@@ -180,7 +180,8 @@ def _progress(total: int, description: str):
 
 @cli.command()
 @click.argument("spec")
-@memory_options("Batch size of the random input and of the memory figures (default: the spec's batch:, else 1).")
+@memory_options("Batch size of the random input (default 1) and of the memory figures (default: the spec's "
+                "batch:, else 1).")
 @click.option("--rf", "check_rf", is_flag=True, help="Also measure every receptive field from the backward pass.")
 @click.option("--memory", "check_memory", is_flag=True,
               help="Also measure the executor's real peak (tracemalloc) against netcalc's float32 inference peak.")
@@ -203,7 +204,8 @@ def verify(spec, batch, dtype, optimizer, check_rf, check_memory, fmt, max_memor
     limit = _memory_limit(max_memory)
     steps = len(analysis.layers) * (2 if check_rf else 1) + (len(analysis.layers) if check_memory else 0)
     with _progress(steps, "verify") as tick:
-        result = verification.verify(analysis, batch=analysis.batch, seed=seed, memory_limit=limit,
+        # the executor runs at --batch (default 1, whatever the spec's batch: says for its budgets)
+        result = verification.verify(analysis, batch=batch or 1, seed=seed, memory_limit=limit,
                                      check_rf=check_rf, on_layer=tick, check_memory=check_memory)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
