@@ -29,7 +29,7 @@ DECLARED = {
     "relu": (S.OUTPUT,), "sigmoid": (S.OUTPUT,), "tanh": (S.OUTPUT,), "softmax": (S.OUTPUT,),
     "relu6": (S.INPUT,), "leaky_relu": (S.INPUT,), "gelu": (S.INPUT,), "silu": (S.INPUT,),
     "hardswish": (S.INPUT,),
-    "dropout": (S.MASK,), "batchnorm": (S.INPUT, S.ChannelStats(2)), "lrn": LRN,
+    "dropout": (S.MASK,), "batchnorm": (S.INPUT, S.Stats(2, "channel")), "lrn": LRN,
     "maxpool": (S.INPUT, S.INDICES), "avgpool": (S.INPUT,),
     "adaptive_maxpool": (S.INPUT, S.INDICES), "global_maxpool": (S.INPUT, S.INDICES),
     "add": (), "concat": (), "mul": (S.OTHER_INPUTS,), "upsample": (),

@@ -3,7 +3,7 @@ declarations in the layer registry (`LayerType.saved`).
 
 A declaration is a tuple of the items below, one per tensor PyTorch's autograd saves for that
 type's backward in training mode (parameters and buffers are not listed: they are not
-activations). Examples: conv `(INPUT,)`, relu `(OUTPUT,)`, batchnorm `(INPUT, ChannelStats(2))`,
+activations). Examples: conv `(INPUT,)`, relu `(OUTPUT,)`, batchnorm `(INPUT, Stats(2, "channel"))`,
 maxpool `(INPUT, INDICES)`, dropout `(MASK,)`, add `()`, flatten `(VIEW,)`.
 
 Each item turns into `Stored` tensors for one node: a key saying which tensor it is (so a tensor
@@ -94,20 +94,31 @@ class _Output(Keep):
         return [ctx.activation(node.name, "its output")]
 
 
+_STATS_PER = {
+    # how many statistics of each kind a layer keeps: (README wording, count for one node)
+    "channel": ("per channel, once per batch", lambda node, batch: node.in_shape[0]),  # batchnorm
+    "sample_channel": ("per sample and channel", lambda node, batch: batch * node.in_shape[0]),  # instancenorm
+    "group": ("per sample and group", lambda node, batch: batch * node.params["groups"]),  # groupnorm
+    "position": ("per sample and position", lambda node, batch: batch * prod(node.in_shape[1:])),  # layernorm
+}
+
+
 @dataclass(frozen=True, repr=False)
-class ChannelStats(Keep):
-    """`count` float32 statistics per channel (batchnorm's batch mean and inverse std), once per
-    batch whatever the activation dtype."""
+class Stats(Keep):
+    """`count` float32 statistics (a normalisation's mean and inverse std) per channel, per sample
+    and channel, per sample and group, or per sample and position — float32 whatever the
+    activation dtype."""
 
     count: int = 2
+    per: str = "channel"
 
     @property
     def text(self):
-        return f"{self.count} float32 statistics per channel, once per batch"
+        return f"{self.count} float32 statistics {_STATS_PER[self.per][0]}"
 
     def tensors(self, node, ctx):
-        c = node.in_shape[0]
-        return [ctx.own(node, "stats", self.count * c, 4, f"{self.count} float32 statistics × {c} channels")]
+        n = _STATS_PER[self.per][1](node, ctx.batch)
+        return [ctx.own(node, "stats", self.count * n, 4, f"{self.count} float32 statistics × {n:,} ({_STATS_PER[self.per][0]})")]
 
 
 class _Indices(Keep):
