@@ -103,6 +103,11 @@ CASES = [
      [1, 4, 3, 5], 0, 0, 15 * 60),
     # PyTorch floors n·scale: 5 · 1.5 = 7.5 → 7
     ("upsample-fractional", [1, 5], {"upsample": {"scale_factor": 1.5}}, [1, 7], 0, 0, 0),
+    # merges of the input with itself: (2 inputs − 1) = 1 FLOP per output element, 2·3·3 = 18
+    ("add", [2, 3, 3], {"add": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),
+    ("mul", [2, 3, 3], {"mul": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),
+    # concat on channels: 2 + 2 = 4, no arithmetic
+    ("concat", [2, 3, 3], {"concat": None, "from": ["input", "input"]}, [4, 3, 3], 0, 0, 0),
 ]
 
 
