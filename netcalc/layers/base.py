@@ -216,6 +216,33 @@ class LayerType:
         return f"<layer type {self.name}>"
 
 
+class Windowed(LayerType):
+    """A type that reads its one input through a sliding window: configure() returns a
+    window.Window (or a subclass); shape, rf maps, the classic rf arithmetic and the explain lines
+    all come from it. Subclasses say what the output channels are and how to label them."""
+
+    needs_spatial = True
+    channel_label = "C_out"
+
+    def out_channels(self, node: Node) -> int:
+        return node.in_shape[0]
+
+    def output_shape(self, node: Node):
+        return (self.out_channels(node), *node.geometry.out)
+
+    def axis_maps(self, node: Node):
+        return node.geometry.axis_maps()
+
+    def sliding_geometry(self, node: Node):
+        return node.geometry.sliding()
+
+    def explain_output(self, node: Node) -> list[str]:
+        g = node.geometry
+        suffix = "" if self.channel_label == "C_out" else " (unchanged)"
+        return ([f"{self.channel_label} = {self.out_channels(node)}{suffix}"]
+                + g.output_lines(node.spatial_in, axis_names(len(g.kernel))))
+
+
 class PassThrough:
     """A probe stand-in that passes values and gradients through unchanged (activations: a
     pointwise layer cannot change a field, but saturation could zero a gradient)."""

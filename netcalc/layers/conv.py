@@ -8,7 +8,7 @@ from math import prod
 from netcalc import window
 from netcalc.errors import SpecError
 from netcalc.formula import C_IN, IN_SPATIAL, OUT_SPATIAL, Dims, Let, Metric, Opt, Ratio, Sym, Tagged, flag
-from netcalc.layers.base import LayerType, Node, axis_names, register, weight_grads
+from netcalc.layers.base import LayerType, Node, Windowed, axis_names, register, weight_grads
 from netcalc.params import Param
 
 KERNEL = Param("kernel", "dims", aliases=("kernel_size",), minimum=1, doc="window size")
@@ -55,11 +55,11 @@ def _conv_flops_lines():
             "× outputs {outputs.worked} = {outputs} → {worked} = {value}")
 
 
-class Conv(LayerType):
+class Conv(Windowed):
     name = "conv"
     summary = "convolution (cross-correlation, PyTorch's Conv1d/2d/3d)"
     params = (OUT, KERNEL, STRIDE, PADDING, DILATION, GROUPS, BIAS)
-    needs_spatial = True
+    scatters = False  # the transposed conv scatters into its output (workspace_bytes)
     params_count = Metric(C_OUT * Ratio(C_IN, G) * K + Opt(HAS_BIAS, C_OUT, "bias"))
     macs_count = Metric(C_OUT * OUT_SPATIAL * Ratio(C_IN, G) * K)
     # a dot product of n terms: n multiplies + (n − 1) adds, + 1 add for the bias, per output
@@ -82,30 +82,29 @@ class Conv(LayerType):
         return ConvGeometry.resolve(node.spatial_in, p["kernel"], p["stride"], p["dilation"], p["padding"], self.name,
                                     **self.checked_channels(node))
 
-    def output_shape(self, node: Node):
-        return (node.geometry.c_out, *node.geometry.out)
+    def out_channels(self, node: Node) -> int:
+        return node.geometry.c_out
 
-    def axis_maps(self, node: Node):
-        return node.geometry.axis_maps()
-
-    def sliding_geometry(self, node: Node):
-        return node.geometry.sliding()
-
-    def explain_output(self, node: Node) -> list[str]:
-        g = node.geometry
-        return [f"C_out = {g.c_out}"] + g.output_lines(node.spatial_in, axis_names(len(g.kernel)))
+    def weight_layout(self, g: ConvGeometry) -> tuple[int, int]:
+        """PyTorch's weight is [first, second/groups, *k]: conv [C_out, C_in/g, *k]."""
+        return g.c_out, g.c_in
 
     def weight_shapes(self, node: Node):
         g = node.geometry
-        shapes = {"weight": (g.c_out, g.c_in // g.groups, *g.kernel)}
+        first, second = self.weight_layout(g)
+        shapes = {"weight": (first, second // g.groups, *g.kernel)}
         if node.params["bias"]:
             shapes["bias"] = (g.c_out,)
         return shapes
 
     # ---- executor: im2col + GEMM per group (kernels.conv_*) ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):
-        # a padded copy of the input, one im2col tile of C_in·Πk × out columns, the GEMM result
-        return _window_workspace(node, node.in_shape[0], node.spatial_in, node.spatial_out, batch, itemsize,
+        # conv: a padded copy of the input, one im2col tile of C_in·Πk × out columns, the GEMM
+        # result; transposed: the scatter's padded output-sized buffer, one tile of C_out·Πk × in
+        # columns
+        padded_side, column_side = ((node.out_shape, node.in_shape) if self.scatters
+                                    else (node.in_shape, node.out_shape))
+        return _window_workspace(node, padded_side[0], padded_side[1:], column_side[1:], batch, itemsize,
                                  max_workspace, temporaries=1)
 
     def forward(self, node, inputs, weights, ctx):
@@ -170,6 +169,7 @@ class ConvTranspose(Conv):
     aliases = ("deconv",)
     summary = "transposed convolution (PyTorch's ConvTranspose1d/2d/3d)"
     params = (OUT, KERNEL, STRIDE, PADDING, Param("output_padding", "dims", 0, minimum=0), DILATION, GROUPS, BIAS)
+    scatters = True
     params_count = Metric(C_IN * Ratio(C_OUT, G) * K + Opt(HAS_BIAS, C_OUT, "bias"))
     # contract §4: input-based, the products actually formed
     macs_count = Metric(C_IN * IN_SPATIAL * Ratio(C_OUT, G) * K,
@@ -219,18 +219,11 @@ class ConvTranspose(Conv):
             lines.append(f"{axis}: " + window.transposed_output_text(size, k, s, d, pad, op))
         return lines
 
-    def weight_shapes(self, node: Node):
-        g = node.geometry
-        shapes = {"weight": (g.c_in, g.c_out // g.groups, *g.kernel)}
-        if node.params["bias"]:
-            shapes["bias"] = (g.c_out,)
-        return shapes
+    def weight_layout(self, g: ConvGeometry) -> tuple[int, int]:
+        """conv_transpose's weight is [C_in, C_out/g, *k]."""
+        return g.c_in, g.c_out
 
     # ---- executor: col2im scatter (kernels.conv_transpose_*) ----
-    def workspace_bytes(self, node, batch, itemsize, max_workspace):
-        # the scatter: a padded output-sized buffer, one tile of C_out·Πk × in columns
-        return _window_workspace(node, node.out_shape[0], node.spatial_out, node.spatial_in, batch, itemsize,
-                                 max_workspace, temporaries=1)
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels

@@ -8,7 +8,7 @@ from math import prod
 from netcalc import window
 from netcalc.errors import SpecError
 from netcalc.formula import C, ZERO, Dims, Metric, Mul, Sym
-from netcalc.layers.base import Geometry, LayerType, Node, axis_names, register
+from netcalc.layers.base import Geometry, LayerType, Node, Windowed, register
 from netcalc.layers.conv import DILATION, KERNEL, PADDING, _window_workspace
 from netcalc.params import Param
 
@@ -17,10 +17,10 @@ CEIL_MODE = Param("ceil_mode", "bool", False)
 NO_POOL_MACS = Metric(ZERO, zero="0 (pooling does no MACs)")
 
 
-class Pool(LayerType):
+class Pool(Windowed):
     """Sliding-window pooling; the shape and receptive field share window.py with conv."""
 
-    needs_spatial = True
+    channel_label = "C"
     macs_count = NO_POOL_MACS
     # contract §4: the seed's k²·H_out·W_out·C, generalised to Πk per output
     flops_count = Metric(Mul([Dims("Πk", lambda n: n.geometry.kernel), Dims("outputs", lambda n: n.out_shape)],
@@ -40,19 +40,6 @@ class Pool(LayerType):
                                 f"({window.effective_kernel(k, d)}); PyTorch rejects this").located(
                     node.param_loc("padding"))
         return window.Window.resolve(node.spatial_in, kernel, stride, dilation, pads, self.name, p["ceil_mode"])
-
-    def output_shape(self, node: Node):
-        return (node.in_shape[0], *node.geometry.out)
-
-    def sliding_geometry(self, node: Node):
-        return node.geometry.sliding()
-
-    def axis_maps(self, node: Node):
-        return node.geometry.axis_maps()
-
-    def explain_output(self, node: Node) -> list[str]:
-        g = node.geometry
-        return [f"C = {node.in_shape[0]} (unchanged)"] + g.output_lines(node.spatial_in, axis_names(len(g.kernel)))
 
     # ---- executor ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):
