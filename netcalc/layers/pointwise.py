@@ -1,9 +1,9 @@
 """Layers that act on each position independently: activations, batchnorm, dropout, lrn,
 softmax over channels, identity. Their receptive field is their input's.
 
-An activation is one class: its FLOPs per element (contract §4), `fn` (forward on an array) and
-`grad` (the input gradient from the input x, the output y — None when not kept — and dy), both
-with PyTorch's semantics. Under `verify --rf` activations pass values through (PASS_THROUGH): a
+An activation is one `activation(...)` line: its FLOPs per element (contract §4), `fn(np, x)`
+(forward on an array) and `grad(np, x, y, dy)` (the input gradient from the input x, the output y
+and dy), both with PyTorch's semantics. Under `verify --rf` activations pass values through (PASS_THROUGH): a
 pointwise layer cannot change a field, but saturation (relu6 above 6, tanh far out) could zero a
 gradient. NumPy is imported inside the kernels only (analyze never pays for it).
 """
@@ -24,15 +24,29 @@ class Elementwise(LayerType):
 
 
 class Activation(Elementwise):
-    """y = fn(x) element by element; subclasses give fn, grad and their FLOPs per element."""
+    """y = fn(x) element by element. `activation()` below registers one from its FLOPs per
+    element and two functions of NumPy: fn(np, x) and grad(np, x, y, dy) → dx, with y = fn(x)."""
 
     probe = PASS_THROUGH
 
-    def fn(self, x):
+    @staticmethod
+    def _fn(np, x):
         return x.copy()
 
-    def grad(self, x, y, dy):
+    @staticmethod
+    def _grad(np, x, y, dy):
         return dy.copy()
+
+    def fn(self, x):
+        import numpy as np
+
+        return self._fn(np, x)
+
+    def grad(self, x, y, dy):
+        """dx from the input x, the output y (None: computed here) and dy."""
+        import numpy as np
+
+        return self._grad(np, x, self.fn(x) if y is None else y, dy)
 
     def forward(self, node, inputs, weights, ctx):
         return self.fn(inputs[0]), None
@@ -41,32 +55,31 @@ class Activation(Elementwise):
         return [self.grad(inputs[0], output, grad_output)], {}
 
 
-def _where(cond, a, b, dtype):
-    import numpy as np
+def activation(name: str, flops, summary: str, fn=None, grad=None, params=(), base=Activation):
+    """Register an activation: FLOPs per element (an int, or a formula.Metric), fn(np, x) and
+    grad(np, x, y, dy) with PyTorch's semantics (default: identity)."""
+    body = {"name": name, "summary": summary, "params": params,
+            "flops_count": per_element(flops) if isinstance(flops, int) else flops}
+    if fn is not None:
+        body.update(_fn=staticmethod(fn), _grad=staticmethod(grad))
+    return register(type(name.title().replace("_", ""), (base,), body))
 
-    return np.where(cond, a, b).astype(dtype, copy=False)
 
-
-def sigmoid(x):
-    import numpy as np
-
+def sigmoid(np, x):
     e = np.exp(-np.abs(x))  # exp(-|x|) never overflows, for either sign
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
 
-def erf(x):
-    import numpy as np
-
+def erf(np, x):
     # scipy is unavailable; math.erf is exact
     return np.frompyfunc(math.erf, 1, 1)(x.astype(np.float64)).astype(x.dtype)
 
 
-@register
-class Relu(Activation):
-    name = "relu"
-    summary = "max(x, 0): one compare"
-    flops_count = per_element(1)
+def _keep(dtype):
+    return lambda array: array.astype(dtype, copy=False)
 
+
+class InPlaceRelu(Activation):
     def forward(self, node, inputs, weights, ctx):
         import numpy as np
 
@@ -76,139 +89,29 @@ class Relu(Activation):
             return np.maximum(inputs[0], 0, out=inputs[0]), None
         return self.fn(inputs[0]), None
 
-    def fn(self, x):
-        import numpy as np
-
-        return np.maximum(x, 0)
-
-    def grad(self, x, y, dy):
-        return _where(x > 0, dy, 0, dy.dtype)
-
-
-@register
-class Relu6(Activation):
-    name = "relu6"
-    summary = "min(max(x, 0), 6): two compares"
-    flops_count = per_element(2)
-
-    def fn(self, x):
-        import numpy as np
-
-        return np.clip(x, 0, 6)
-
-    def grad(self, x, y, dy):  # PyTorch's hardtanh backward: open interval (0, 6)
-        return _where((x > 0) & (x < 6), dy, 0, dy.dtype)
-
-
-@register
-class LeakyRelu(Activation):
-    name = "leaky_relu"
-    summary = "x if x > 0 else 0.01·x: compare, multiply"
-    flops_count = per_element(2)
-
-    def fn(self, x):
-        import numpy as np
-
-        return np.where(x > 0, x, x * 0.01)
-
-    def grad(self, x, y, dy):
-        import numpy as np
-
-        return np.where(x > 0, dy, dy * 0.01)
-
-
-@register
-class Sigmoid(Activation):
-    name = "sigmoid"
-    summary = "1 / (1 + exp(−x))"
-    flops_count = per_element(4)
-
-    def fn(self, x):
-        return sigmoid(x)
-
-    def grad(self, x, y, dy):
-        y = self.fn(x) if y is None else y
-        return dy * y * (1 - y)
-
-
-@register
-class Tanh(Activation):
-    name = "tanh"
-    summary = "tanh(x)"
-    flops_count = per_element(5)
-
-    def fn(self, x):
-        import numpy as np
-
-        return np.tanh(x)
-
-    def grad(self, x, y, dy):
-        y = self.fn(x) if y is None else y
-        return dy * (1 - y * y)
-
-
-@register
-class Silu(Activation):
-    name = "silu"
-    summary = "x · sigmoid(x)"
-    flops_count = per_element(5)
-
-    def fn(self, x):
-        return x * sigmoid(x)
-
-    def grad(self, x, y, dy):
-        sig = sigmoid(x)
-        return dy * sig * (1 + x * (1 - sig))
-
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
-
-@register
-class Gelu(Activation):
-    name = "gelu"
-    summary = "x · Φ(x), exact (erf)"
-    flops_count = per_element(5)
-
-    def fn(self, x):
-        return 0.5 * x * (1.0 + erf(x * _SQRT_HALF))
-
-    def grad(self, x, y, dy):
-        import numpy as np
-
-        cdf = 0.5 * (1.0 + erf(x * _SQRT_HALF))
-        return dy * (cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x))
-
-
-@register
-class Hardswish(Activation):
-    name = "hardswish"
-    summary = "x · relu6(x + 3) / 6"
-    flops_count = per_element(5)
-
-    def fn(self, x):
-        import numpy as np
-
-        return x * np.clip(x + 3, 0, 6) / 6
-
-    def grad(self, x, y, dy):  # PyTorch: 0 below -3, x/3 + 1/2 on [-3, 3], 1 above
-        import numpy as np
-
-        return _where(x < -3, 0, np.where(x <= 3, dy * (x / 3 + 0.5), dy), dy.dtype)
-
-
-@register
-class Identity(Activation):
-    name = "identity"
-    summary = "passes its input through"
-
-
-@register
-class Dropout(Activation):
-    name = "dropout"
-    summary = "identity at inference"
-    params = (Param("p", "float", 0.5, minimum=0),)
+# contract §4: FLOPs per element
+activation("relu", 1, "max(x, 0): one compare", lambda np, x: np.maximum(x, 0),
+           lambda np, x, y, dy: _keep(dy.dtype)(np.where(x > 0, dy, 0)), base=InPlaceRelu)
+activation("relu6", 2, "min(max(x, 0), 6): two compares", lambda np, x: np.clip(x, 0, 6),
+           # PyTorch's hardtanh backward: open interval (0, 6)
+           lambda np, x, y, dy: _keep(dy.dtype)(np.where((x > 0) & (x < 6), dy, 0)))
+activation("leaky_relu", 2, "x if x > 0 else 0.01·x: compare, multiply", lambda np, x: np.where(x > 0, x, x * 0.01),
+           lambda np, x, y, dy: np.where(x > 0, dy, dy * 0.01))
+activation("sigmoid", 4, "1 / (1 + exp(−x))", sigmoid, lambda np, x, y, dy: dy * y * (1 - y))
+activation("tanh", 5, "tanh(x)", lambda np, x: np.tanh(x), lambda np, x, y, dy: dy * (1 - y * y))
+activation("silu", 5, "x · sigmoid(x)", lambda np, x: x * sigmoid(np, x),
+           lambda np, x, y, dy: dy * sigmoid(np, x) * (1 + x * (1 - sigmoid(np, x))))
+activation("gelu", 5, "x · Φ(x), exact (erf)", lambda np, x: 0.5 * x * (1.0 + erf(np, x * _SQRT_HALF)),
+           lambda np, x, y, dy: dy * (0.5 * (1.0 + erf(np, x * _SQRT_HALF)) + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)))
+activation("hardswish", 5, "x · relu6(x + 3) / 6", lambda np, x: x * np.clip(x + 3, 0, 6) / 6,
+           # PyTorch: 0 below -3, x/3 + 1/2 on [-3, 3], 1 above
+           lambda np, x, y, dy: _keep(dy.dtype)(np.where(x < -3, 0, np.where(x <= 3, dy * (x / 3 + 0.5), dy))))
+activation("identity", 0, "passes its input through")
+activation("dropout", 0, "identity at inference", params=(Param("p", "float", 0.5, minimum=0),))
 
 
 # ---- batch normalisation (inference form) ----
@@ -339,20 +242,13 @@ class LRN(Elementwise):
         return [lrn_backward(grad_output, inputs[0], *self._args(node))], {}
 
 
-@register
-class Softmax(Activation):
-    name = "softmax"
-    summary = "softmax over channels (over the features of a flat vector)"
-    # C exps, C − 1 adds, C divides per position; probed as PASS_THROUGH (over one channel its
-    # gradient is zero)
-    flops_count = Metric((3 * C - Num(1)) * Dims("positions", lambda n: n.in_shape[1:]))
+def _softmax(np, x):
+    shifted = np.exp(x - x.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
-    def fn(self, x):
-        import numpy as np
 
-        shifted = np.exp(x - x.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
-
-    def grad(self, x, y, dy):
-        y = self.fn(x) if y is None else y
-        return y * (dy - (dy * y).sum(axis=1, keepdims=True))
+# C exps, C − 1 adds, C divides per position; probed as PASS_THROUGH (over one channel its
+# gradient is zero)
+activation("softmax", Metric((3 * C - Num(1)) * Dims("positions", lambda n: n.in_shape[1:])),
+           "softmax over channels (over the features of a flat vector)", _softmax,
+           lambda np, x, y, dy: y * (dy - (dy * y).sum(axis=1, keepdims=True)))
