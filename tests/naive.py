@@ -312,6 +312,7 @@ _SCALAR = {
     "gelu": _gelu,
     "silu": lambda v: v * _sigmoid(v),
     "hardswish": lambda v: v * min(max(v + 3.0, 0.0), 6.0) / 6.0,
+    "hardsigmoid": lambda v: min(max(v + 3.0, 0.0), 6.0) / 6.0,
     "identity": lambda v: v,
     "dropout": lambda v: v,
 }

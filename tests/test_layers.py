@@ -89,6 +89,8 @@ CASES = [
     ("silu", [10], "silu", [10], 0, 0, 50),
     ("gelu", [10], "gelu", [10], 0, 0, 50),
     ("hardswish", [10], "hardswish", [10], 0, 0, 50),
+    # contract §7: 4 per element (add 3, two compares, divide by 6); 2·3·3 = 18 elements
+    ("hardsigmoid", [2, 3, 3], "hardsigmoid", [2, 3, 3], 0, 0, 4 * 18),
     # softmax over C = 10 channels at 4 positions: (3·10 − 1)·4
     ("softmax", [10, 2, 2], "softmax", [10, 2, 2], 0, 0, 29 * 4),
     ("batchnorm", [64, 8, 8], "batchnorm", [64, 8, 8], 128, 0, 2 * 64 * 64),

@@ -51,7 +51,7 @@ SAMPLES = {
     "mul": ([2, 4], {"mul": None, "from": BOTH_INPUTS}),
     "concat": ([2, 4], {"concat": None, "from": BOTH_INPUTS}),
     **{name: ([3, 4], name) for name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
-                                         "hardswish", "softmax", "identity", "dropout")},
+                                         "hardswish", "hardsigmoid", "softmax", "identity", "dropout")},
 }
 
 

@@ -68,7 +68,7 @@ SOURCES = {
     "global_maxpool": lambda p, o, n_in, n_out: list(range(n_in)),
     "flatten": None, "linear": None, "spp": None,
     **{name: _pointwise for name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu", "hardswish",
-                                     "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
+                                     "hardsigmoid", "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
 }
 
 

@@ -110,6 +110,9 @@ activation("gelu", 5, "x · Φ(x), exact (erf)", lambda np, x: 0.5 * x * (1.0 + 
 activation("hardswish", 5, "x · relu6(x + 3) / 6", lambda np, x: x * np.clip(x + 3, 0, 6) / 6,
            # PyTorch: 0 below -3, x/3 + 1/2 on [-3, 3], 1 above
            lambda np, x, y, dy: _keep(dy.dtype)(np.where(x < -3, 0, np.where(x <= 3, dy * (x / 3 + 0.5), dy))))
+activation("hardsigmoid", 4, "relu6(x + 3) / 6: add, two compares, divide", lambda np, x: np.clip(x + 3, 0, 6) / 6,
+           # PyTorch: dy/6 on the open interval (−3, 3), 0 elsewhere
+           lambda np, x, y, dy: _keep(dy.dtype)(np.where((x > -3) & (x < 3), dy / 6, 0)))
 activation("identity", 0, "passes its input through")
 activation("dropout", 0, "identity at inference", params=(Param("p", "float", 0.5, minimum=0),))
 
