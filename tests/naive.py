@@ -381,6 +381,21 @@ def _concat(xs):
     return out
 
 
+def pixel_shuffle(x, r):
+    """y[n, c, o₁…o_d] = x[n, c·r^d + Σ_k i_k·r^(d−1−k), ⌊o₁/r⌋…] with i_k = o_k mod r."""
+    d = x.ndim - 2
+    c_out = x.shape[1] // r ** d
+    y = np.zeros((x.shape[0], c_out) + tuple(n * r for n in x.shape[2:]))
+    for n in range(x.shape[0]):
+        for c in range(c_out):
+            for o in _positions(y.shape[2:]):
+                offset = 0
+                for o_k in o:
+                    offset = offset * r + o_k % r
+                y[(n, c) + o] = x[(n, c * r ** d + offset) + tuple(o_k // r for o_k in o)]
+    return y
+
+
 def _flatten(x):
     out = np.zeros((x.shape[0], x[0].size))
     for n in range(x.shape[0]):
@@ -410,5 +425,6 @@ LAYERS = {
     "add": lambda node, xs, w: np.sum(np.broadcast_arrays(*xs), axis=0),
     "mul": lambda node, xs, w: np.prod(np.broadcast_arrays(*xs), axis=0),
     "concat": lambda node, xs, w: _concat(xs),
+    "pixel_shuffle": lambda node, xs, w: pixel_shuffle(xs[0], node.params["factor"]),
     **{name: _activation_layer(name) for name in (*_SCALAR, "softmax")},
 }

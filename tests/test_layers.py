@@ -105,6 +105,11 @@ CASES = [
      [1, 4, 3, 5], 0, 0, 15 * 60),
     # PyTorch floors n·scale: 5 · 1.5 = 7.5 → 7
     ("upsample-fractional", [1, 5], {"upsample": {"scale_factor": 1.5}}, [1, 7], 0, 0, 0),
+    # pixel_shuffle r = 2 in 2-D: C 8 / 2² = 2, spatial 3·2 = 6; 1-D r = 3: 6 / 3 = 2, 4·3 = 12;
+    # 3-D r = 2: 16 / 2³ = 2, spatial doubled; a permutation, no FLOPs
+    ("pixel_shuffle", [8, 3, 3], {"pixel_shuffle": {"factor": 2}}, [2, 6, 6], 0, 0, 0),
+    ("pixel_shuffle-1d", [6, 4], {"pixel_shuffle": {"upscale_factor": 3}}, [2, 12], 0, 0, 0),
+    ("pixel_shuffle-3d", [16, 1, 2, 3], {"pixel_shuffle": {"factor": 2}}, [2, 2, 4, 6], 0, 0, 0),
     # merges of the input with itself: (2 inputs − 1) = 1 FLOP per output element, 2·3·3 = 18
     ("add", [2, 3, 3], {"add": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),
     ("mul", [2, 3, 3], {"mul": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),

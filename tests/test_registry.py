@@ -50,6 +50,7 @@ SAMPLES = {
     "add": ([2, 4], {"add": None, "from": BOTH_INPUTS}),
     "mul": ([2, 4], {"mul": None, "from": BOTH_INPUTS}),
     "concat": ([2, 4], {"concat": None, "from": BOTH_INPUTS}),
+    "pixel_shuffle": ([6, 4], {"pixel_shuffle": {"factor": 3}}),
     **{name: ([3, 4], name) for name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu",
                                          "hardswish", "hardsigmoid", "softmax", "identity", "dropout")},
 }

@@ -66,6 +66,7 @@ SOURCES = {
     "adaptive_maxpool": _adaptive,
     "global_avgpool": lambda p, o, n_in, n_out: list(range(n_in)),
     "global_maxpool": lambda p, o, n_in, n_out: list(range(n_in)),
+    "pixel_shuffle": lambda p, o, n_in, n_out: [o // p["factor"]],  # contract §7
     "flatten": None, "linear": None, "spp": None,
     **{name: _pointwise for name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu", "hardswish",
                                      "hardsigmoid", "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
