@@ -6,10 +6,11 @@ support of d y[u] / d x. We measure it directly:
 1. Enlarge the input by a margin M on both sides of every spatial axis (M = the largest
    calculated rf size along that axis over layers with local fields, at least 1), so that central units' fields are not
    clipped by the image border; rebuild the graph and its analysis at that input size.
-2. Run forward in float32 in *probe mode* (RunContext.probe): all weights in [0.5, 1.5]/fan_in
-   with zero biases, batchnorm with zero mean and shift, input in [0.5, 1.5]; max pooling
-   (and adaptive max, spp) is replaced by an average over exactly the same window/bins, and
-   activations and softmax pass values through. So every tap a layer reads carries a strictly
+2. Run forward in float32 in *probe mode* (Executor(probe=True)): all weights in [0.5, 1.5]/fan_in
+   with zero biases, batchnorm with zero mean and shift, input in [0.5, 1.5]; each layer type
+   whose gradient would reach only part of what it reads declares a stand-in (`LayerType.probe`):
+   max pooling (and adaptive max, spp) an average over exactly the same window/bins,
+   activations and softmax a pass-through. So every tap a layer reads carries a strictly
    positive gradient and nothing cancels; the geometry (kernels, strides, dilations, pads,
    ceil_mode, bins, interpolation taps) is the registry's own. Every value and gradient is a
    sum of positive terms of order one (weights are normalised by fan-in), so float32 cannot
@@ -83,8 +84,7 @@ def enlarged_graph(analysis: Analysis):
 def _local(layer) -> bool:
     """False for fields that cover the whole input anyway (global/adaptive pooling, a broadcast
     squeeze-excitation gate): growing the input cannot unclip them, so they set no margin."""
-    return (not layer.node.kind.name.startswith(("global_", "adaptive_"))
-            and all(f.hull is None for f in layer.rf.fields))
+    return not layer.node.kind.field_spans_input and all(f.hull is None for f in layer.rf.fields)
 
 
 def _units(field_list, spatial_out):

@@ -21,29 +21,62 @@ from helpers import analyze_spec
 from netcalc.errors import SpecError
 
 
+def _window(p, o, default_stride):
+    k, s, d = p.get("kernel", 1), p.get("stride", default_stride(p)), p.get("dilation", 1)
+    return [o * s - p.get("padding", 0) + t * d for t in range(k)]
+
+
+def _transposed(p, o, n_in, n_out):
+    # input i adds into output i·s − pad + t·d: search every i that could reach o
+    k, s, d, pad = p.get("kernel", 1), p.get("stride", 1), p.get("dilation", 1), p.get("padding", 0)
+    return [i for i in range((o + pad - d * k) // s - 1, (o + pad) // s + 2)
+            for t in range(k) if i * s - pad + t * d == o]
+
+
+def _upsample(p, o, n_in, n_out):
+    f = p["scale"]
+    if p.get("mode", "nearest") == "nearest":
+        return [floor(Fraction(o) / f)]
+    if n_in == 1:  # PyTorch clamps both taps into the image: every real output reads pixel 0,
+        return [floor(Fraction(o) / f)]  # and beyond the real outputs the lattice continues
+    x = (o + Fraction(1, 2)) / f - Fraction(1, 2)
+    return [floor(x)] if x == floor(x) else [floor(x), floor(x) + 1]
+
+
+def _adaptive(p, o, n_in, n_out):
+    m = p["out"]
+    return list(range(floor(Fraction(o * n_in, m)), ceil(Fraction((o + 1) * n_in, m))))
+
+
+def _pointwise(p, o, n_in, n_out):
+    return [o]
+
+
+# Per layer type, the input indices output o of a 1-D layer with raw parameters p reads (a merge:
+# of each input, at the same position); None: the output is flat, there is no field. Every
+# registered type needs an entry (tests/test_registry.py checks).
+SOURCES = {
+    "conv": lambda p, o, n_in, n_out: _window(p, o, lambda p: 1),
+    "depthwise": lambda p, o, n_in, n_out: _window(p, o, lambda p: 1),
+    "maxpool": lambda p, o, n_in, n_out: _window(p, o, lambda p: p.get("kernel", 1)),
+    "avgpool": lambda p, o, n_in, n_out: _window(p, o, lambda p: p.get("kernel", 1)),
+    "conv_transpose": _transposed,
+    "upsample": _upsample,
+    "adaptive_avgpool": _adaptive,
+    "adaptive_maxpool": _adaptive,
+    "global_avgpool": lambda p, o, n_in, n_out: list(range(n_in)),
+    "global_maxpool": lambda p, o, n_in, n_out: list(range(n_in)),
+    "pixel_shuffle": lambda p, o, n_in, n_out: [o // p["factor"]],  # contract §7
+    "flatten": None, "linear": None, "spp": None,
+    **{name: _pointwise for name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu", "hardswish",
+                                     "hardsigmoid", "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
+}
+
+
 def sources(entry, o: int, n_in: int, n_out: int) -> list[int]:
     """Input indices that output o of this 1-D layer depends on."""
     (kind, p), = entry.items()
-    k, s, d = p.get("kernel", 1), p.get("stride", p.get("kernel", 1) if kind == "maxpool" else 1), p.get("dilation", 1)
-    pad = p.get("padding", 0)
-    if kind in ("conv", "maxpool"):
-        return [o * s - pad + t * d for t in range(k)]
-    if kind == "conv_transpose":
-        # input i adds into output i·s − pad + t·d: search every i that could reach o
-        return [i for i in range((o + pad - d * k) // s - 1, (o + pad) // s + 2)
-                for t in range(k) if i * s - pad + t * d == o]
-    if kind == "upsample":
-        f = p["scale"]
-        if p.get("mode", "nearest") == "nearest":
-            return [floor(Fraction(o) / f)]
-        if n_in == 1:  # PyTorch clamps both taps into the image: every real output reads pixel 0,
-            return [floor(Fraction(o) / f)]  # and beyond the real outputs the lattice continues
-        x = (o + Fraction(1, 2)) / f - Fraction(1, 2)
-        return [floor(x)] if x == floor(x) else [floor(x), floor(x) + 1]
-    if kind == "adaptive_avgpool":
-        m = p["out"]
-        return list(range(floor(Fraction(o * n_in, m)), ceil(Fraction((o + 1) * n_in, m))))
-    raise AssertionError(kind)
+    return SOURCES[kind](p, o, n_in, n_out)
 
 
 def brute_force(n_input: int, chain: list[dict], sizes: list[int]):

@@ -322,7 +322,7 @@ def test_verify_rf_mismatch_exit_1(spec_file, monkeypatch):
     def wrong(self, node):
         p = node.params
         return [window.sliding_map(k + 1, s, d, pad[0])
-                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.geometry.pads)]
 
     monkeypatch.setattr(Conv, "axis_maps", wrong)
     result = invoke(["verify", spec_file(RF_SPECS["dilated"]), "--rf"])
