@@ -14,10 +14,15 @@ support of d y[u] / d x. We measure it directly:
    ceil_mode, bins, interpolation taps) is the registry's own. Every value and gradient is a
    sum of positive terms of order one (weights are normalised by fan-in), so float32 cannot
    turn a nonzero into zero; it halves the memory and time of float64.
-3. For each layer with spatial dims, one backward pass with a batch of one-hot seeds (channel
-   0) at units u0 + k·e_a, k = 0 … p_a along each axis a (p_a = the field's period, 1 on
-   conv/pool chains, > 1 after transposed convs and upsampling). Sample j of the input
-   gradient is unit j's field; its nonzero extent projected on axis a gives [lo, hi].
+3. For each layer with spatial dims, one backward pass with a batch of seeds at units
+   u0 + k·e_a, k = 0 … p_a along each axis a (p_a = the field's period, 1 on conv/pool chains,
+   > 1 after transposed convs and upsampling). Each seed is 1 at EVERY channel of its unit and 0
+   elsewhere: the field of a position is the union over all its channels (contract §5), and
+   channels may come from different inputs (concat) or be routed differently (channel shuffle,
+   slice). Seeding one channel would measure only the field of the branch that channel came
+   from. As every path's gradient is positive, the sum over channels cancels nothing, so its
+   support is exactly the union of the channels' supports. Sample j of the input gradient is
+   unit j's field; its nonzero extent projected on axis a gives [lo, hi].
 4. Measured size = max (hi − lo + 1) over one period; measured jump = (lo(u + p) − lo(u)) / p.
    Both are compared with the calculated size and jump at the enlarged input (which equal
    the ones at the spec's own input except for layers whose fields depend on the input size:
@@ -146,7 +151,7 @@ def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
     part = dataclasses.replace(fwd, outputs={k: v[:n] for k, v in fwd.outputs.items()})
     seed = np.zeros_like(part.outputs[name])
     for j, (_, _, u) in enumerate(units):
-        seed[(j, 0) + u] = 1.0
+        seed[(j, slice(None)) + u] = 1.0  # every channel of unit u: the position's whole field
     dx = ex.backward(x[:n], part, name, seed, weight_grads=False).input
     # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
     extents = []
