@@ -7,7 +7,8 @@ support of d y[u] / d x. We measure it directly:
    calculated rf size along that axis over layers with local fields, at least 1), so that central units' fields are not
    clipped by the image border; rebuild the graph and its analysis at that input size.
 2. Run forward in float32 in *probe mode* (RunContext.probe): all weights in [0.5, 1.5]/fan_in
-   with zero biases, batchnorm with zero mean and shift, input in [0.5, 1.5]; max pooling
+   with biases in [0.5, 1.5] (an output that only inserted zeros reach is then not exactly 0, so
+   a gate multiplied into it keeps its gradient), batchnorm with zero mean and shift, input in [0.5, 1.5]; max pooling
    (and adaptive max, spp) is replaced by an average over exactly the same window/bins, and
    activations and softmax pass values through. So every tap a layer reads carries a strictly
    positive gradient and nothing cancels; the geometry (kernels, strides, dilations, pads,
@@ -191,12 +192,25 @@ def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
     # support to measure a jump from: there the sizes must both be empty and the jump is moot.
     # With fewer than period + 1 outputs along an axis (a 1×1 pooled map) there is no pair of
     # units one period apart either: the jump is not measurable there.
+    # A field with a fixed part (a squeeze-excitation gate's, which does not move with the
+    # output) is not periodic: its size is reached at the first or last output, which are not
+    # probed, and its extents may not move at all between units. On such an axis each probed
+    # unit's field is compared in place (below), not its size or jump.
     empty = [size is None for size in rf.size]
-    moot = [e or j is None for e, j in zip(empty, jumps)]
-    if sizes != list(rf.size) or any(j != e for j, e, m in zip(jumps, rf.jump, moot) if not m):
+    fixed = [f.hull is not None for f in rf.fields]
+    moot = [e or j is None or x for e, j, x in zip(empty, jumps, fixed)]
+    wrong_size = any(s != e for s, e, x in zip(sizes, rf.size, fixed) if not x)
+    wrong_jump = any(j != e for j, e, m in zip(jumps, rf.jump, moot) if not m)
+    # Every probed unit's measured [lo, hi] must be its calculated field, in place: a field of the
+    # right size at the wrong place is wrong too.
+    # A unit whose field is empty along one axis depends on no pixel at all.
+    misplaced = any(ms != (es if None not in es else [None] * len(es)) for ms, es in zip(extents, expected))
+    if wrong_size or wrong_jump or misplaced:
         check.status = "mismatch"
     if any(empty):
         check.note = "empty field (reads only inserted zeros): size checked, jump not measurable"
+    elif any(fixed):
+        check.note = "fixed part (squeeze-excitation gate): each probe's field compared in place"
     elif any(moot):
         check.note = "fewer than period + 1 outputs: size checked, jump not measurable"
     return check

@@ -584,3 +584,34 @@ def test_random_merge_specs_rf(text):
         return  # e.g. an odd size that the U-Net skip cannot match after pooling and upsampling
     for check in rfprobe.measure(analysis):
         assert check.status == "ok", (text, check)
+
+
+# found by test_random_merge_specs_rf: (1) the gate's field is exactly the 24×24 probe input
+# (nothing pads before it), so it is compared unclipped: its extents do not move between probed
+# units (the jump is not measurable) and its size is reached only at the edge outputs; each unit's
+# field is compared in place instead. (2) Most of `body`'s positions read only inserted zeros:
+# with zero probe biases they were exactly 0, and mul1 = body · gate passed no gradient to the gate.
+INSERTED_ZEROS = """
+input: [2, 8, 8]
+layers:
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+"""
+SE_TAIL = """
+  - global_avgpool:
+  - conv: {out: 2, kernel: 1}
+    name: gate
+  - mul:
+    from: [body, gate]
+  - add:
+    from: [mul1, body]
+  - conv: {out: 2, kernel: 3, stride: 1}
+"""
+
+
+@pytest.mark.parametrize("body", ["  - maxpool: {kernel: 2, stride: 1}\n    name: body",
+                                  "  - conv: {out: 2, kernel: 3, padding: 1}\n    name: body"],
+                         ids=["gate_sees_exactly_the_input", "gate_times_inserted_zeros"])
+def test_rf_probe_squeeze_excitation_regressions(body):
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(INSERTED_ZEROS + body + SE_TAIL))}
+    assert all(c.status == "ok" for c in checks.values()), [c for c in checks.values() if c.status != "ok"]
