@@ -77,6 +77,17 @@ class Analysis:
                 return max(sizes) if sizes else None
         return None
 
+    def resolve_name(self, name) -> str | None:
+        """The layer a user means by `name`: a layer's full dotted name, or an entry's name that
+        stands for its last layer (a `separable` or block instance, a repeated entry, an entry
+        left out by `if`); None when there is no such layer. The one place entry names are
+        aliased (explain --layer, check --answers)."""
+        names = {layer.name for layer in self.layers}
+        if not isinstance(name, str) or name == "input":
+            return None
+        name = name if name in names else self.graph.spec.outputs.get(name, name)
+        return name if name in names else None
+
     def layer(self, name: str) -> LayerResult:
         for layer in self.layers:
             if layer.name == name:

@@ -7,12 +7,12 @@ failure can be reported as a GitHub annotation on that line.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from netcalc import units
 from netcalc.analysis import Analysis, analyze_graph
-from netcalc.errors import Loc, SpecError, did_you_mean
+from netcalc.errors import ExitCode, Loc, SpecError, did_you_mean
 from netcalc.graph import build_graph
 from netcalc.spec import load_spec
 from netcalc.yamlio import YMap, load_yaml_file
@@ -20,42 +20,23 @@ from netcalc.yamlio import YMap, load_yaml_file
 EXPECT_KEYS = ("output", "params", "macs", "flops", "rf")
 RF_KEYS = ("size", "jump")
 LIMIT_KEYS = ("params", "macs", "flops", "activations", "rf_min", "rf_max")
-SUFFIXES = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
-AMOUNT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|K|M|G|T)?\s*$")
+BYTE_LIMITS = ("activations",)
 
 
-def parse_amount(value, what: str, loc: Loc | None) -> int:
-    """`25M` → 25_000_000, `4.1G` → 4_100_000_000, `512MB` → 536_870_912, `1000` → 1000.
-    K M G T are powers of 1000, KB MB GB powers of 1024; the result must be a whole number."""
-    if isinstance(value, bool) or value is None:
-        raise SpecError(f"'{what}' must be a number such as 25M, 4.1G, 512MB or 1000, got {value!r}", loc)
-    if isinstance(value, int):
-        amount = Fraction(value)
-    elif isinstance(value, float):
-        amount = Fraction(repr(value))
-    elif isinstance(value, str) and AMOUNT_RE.match(value):
-        digits, suffix = AMOUNT_RE.match(value).groups()
-        amount = Fraction(digits) * SUFFIXES.get(suffix, 1)
-    else:
-        raise SpecError(f"'{what}' must be a number such as 25M, 4.1G, 512MB or 1000 (suffixes: "
-                        f"{', '.join(SUFFIXES)}), got {value!r}", loc)
-    if amount < 0 or amount.denominator != 1:
-        raise SpecError(f"'{what}' must be a whole number ≥ 0, got {value!r} = {amount}", loc)
-    return int(amount)
-
-
-def _parse_rational(value, what: str, loc: Loc | None) -> Fraction:
-    """An rf size or jump: an int, a decimal, or a fraction written 'p/q'."""
+def parse_amount(value, what: str, loc: Loc | None, of_bytes: bool = False) -> int:
+    """An expected count or a budget in netcalc.units' amount syntax, as a SpecError at `loc`."""
     try:
-        if isinstance(value, bool) or value is None:
-            raise ValueError
-        if isinstance(value, float):
-            return Fraction(repr(value))
-        if isinstance(value, (int, str)):
-            return Fraction(value)
+        return units.parse_amount(value, of_bytes)
+    except units.UnitError as exc:
+        raise SpecError(f"'{what}' {exc}", loc) from None
+
+
+def _parse_answer(value, what: str, loc: Loc | None) -> units.Answer:
+    """An rf size or jump: an int, a decimal, or a fraction written 'p/q' (units.Answer)."""
+    try:
+        return units.parse_answer(value)
     except (ValueError, ZeroDivisionError):
-        pass
-    raise SpecError(f"'{what}' must be a number (or a fraction like '1/2'), got {value!r}", loc)
+        raise SpecError(f"'{what}' must be a number (or a fraction like '1/2'), got {value!r}", loc) from None
 
 
 @dataclass
@@ -86,8 +67,8 @@ class Check:
 def show(value) -> str:
     if value is None:
         return "none"
-    if isinstance(value, Fraction):
-        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    if isinstance(value, (Fraction, units.Answer)):
+        return str(value) if isinstance(value, units.Answer) else units.fraction_text(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(show(v) for v in value) + "]"
     if isinstance(value, int):
@@ -96,8 +77,10 @@ def show(value) -> str:
 
 
 def _json(value):
+    if isinstance(value, units.Answer):
+        return value.to_json()
     if isinstance(value, Fraction):
-        return int(value) if value.denominator == 1 else float(value)
+        return units.json_number(value)
     if isinstance(value, (list, tuple)):
         return [_json(v) for v in value]
     return value
@@ -179,16 +162,16 @@ def check_expect(analysis: Analysis, layer_name: str, expect, loc: Loc | None) -
 def _check_rf(layer, layer_name: str, sub: str, value, loc: Loc) -> Check:
     items = value if isinstance(value, list) else None
     if items is not None:
-        wanted = [_parse_rational(v, f"rf {sub}", loc) for v in items]
+        wanted = [_parse_answer(v, f"rf {sub}", loc) for v in items]
     else:
-        wanted = _parse_rational(value, f"rf {sub}", loc)
+        wanted = _parse_answer(value, f"rf {sub}", loc)
     if layer.rf is None:
         return Check(layer_name, f"rf.{sub}", wanted, None, False, loc)
     actual = [Fraction(v) if v is not None else None for v in (layer.rf.size if sub == "size" else layer.rf.jump)]
     if items is not None:
-        ok = wanted == actual
+        ok = len(wanted) == len(actual) and all(a is not None and w.matches(a) for w, a in zip(wanted, actual))
     else:
-        ok = all(a == wanted for a in actual)
+        ok = all(a is not None and wanted.matches(a) for a in actual)
     shown = actual if items is not None or len(set(actual)) > 1 else actual[0]
     return Check(layer_name, f"rf.{sub}", wanted, shown, ok, loc)
 
@@ -202,7 +185,7 @@ def check_limits(analysis: Analysis, limits, loc: Loc | None) -> list[Check]:
         if key not in LIMIT_KEYS:
             raise SpecError(f"unknown limit '{key}'{did_you_mean(key, LIMIT_KEYS)} "
                             f"(allowed: {', '.join(LIMIT_KEYS)})", key_loc)
-        bound = parse_amount(value, f"limits {key}", key_loc)
+        bound = parse_amount(value, f"limits {key}", key_loc, of_bytes=key in BYTE_LIMITS)
         if key in ("params", "macs", "flops"):
             actual = analysis.total(key)
             n = len(analysis.layers)
@@ -234,16 +217,14 @@ def load_answers(path: str, analysis: Analysis) -> list[tuple[str, object, Loc]]
         raise SpecError("an answers file must be a mapping of layer names to expected values, "
                         "e.g. conv1: {params: 9472}", getattr(doc, "loc", Loc(path, 1, 1)))
     names = [layer.name for layer in analysis.layers]
-    known = set(names)
-    aliases = analysis.graph.spec.outputs  # an entry name (a composite such as separable) → its last layer
     entries = []
     for key, value in doc.items():
         key_loc = doc.key_locs[key]
         if key == "limits":
             entries.append(("limits", value, key_loc))
             continue
-        target = aliases.get(key, key) if isinstance(key, str) and key != "input" else None
-        if target not in known:
+        target = analysis.resolve_name(key)
+        if target is None:
             raise SpecError(f"answers name unknown layer '{key}'{did_you_mean(key, names + ['limits'])}", key_loc)
         entries.append((target, value, key_loc))
     return entries
@@ -268,6 +249,57 @@ def run_checks(analysis: Analysis, answers: str | None = None) -> CheckResult:
 
 def check_file(path: str, answers: str | None = None) -> CheckResult:
     return run_checks(analyze_graph(build_graph(load_spec(path))), answers)
+
+
+@dataclass
+class SpecCheck:
+    """The outcome of checking one spec: its result, or the error that stopped it."""
+
+    spec: str
+    result: CheckResult | None = None
+    error: SpecError | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return ExitCode(self.error.exit_code)
+        return ExitCode.OK if self.result.ok else ExitCode.FAILED
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"spec": self.spec, "ok": False, "error": str(self.error)}
+        return dict(spec=self.spec, **self.result.to_dict())
+
+
+def check_specs(paths, answers: str | None = None):
+    """Check each spec in turn (a generator, so the caller can print as they come); a bad spec
+    is an outcome, not the end: the others are still checked."""
+    for path in paths:
+        try:
+            yield SpecCheck(path, result=check_file(path, answers))
+        except SpecError as exc:
+            yield SpecCheck(path, error=exc)
+        except RecursionError:
+            yield SpecCheck(path, error=SpecError(f"{path}: the spec nests too deeply to analyse"))
+
+
+def worst_exit(outcomes: list[SpecCheck]) -> ExitCode:
+    """With several specs, `check` exits with the worst code (2 over 1 over 0)."""
+    return max((o.exit_code for o in outcomes), default=ExitCode.OK)
+
+
+def json_report(outcomes: list[SpecCheck]) -> dict | None:
+    """One spec that could be checked: its report; otherwise {"ok", "specs": [...]}."""
+    if len(outcomes) == 1 and outcomes[0].error is None:
+        return outcomes[0].to_dict()
+    if not outcomes:
+        return None
+    return {"ok": worst_exit(outcomes) == ExitCode.OK, "specs": [o.to_dict() for o in outcomes]}
+
+
+def error_annotation(error: SpecError) -> str:
+    message = error.message if error.layer is None else f"layer '{error.layer}': {error.message}"
+    return github_annotation(message, error.loc)
 
 
 # ---- output ----

@@ -101,49 +101,37 @@ def check(specs, answers, fmt):
 
     if answers is not None and len(specs) != 1:
         raise UserError("--answers needs exactly one SPEC")
-    worst, reports = ExitCode.OK, []
-    for spec in specs:
-        try:
-            result = checking.check_file(spec, answers)
-        except SpecError as exc:
+    outcomes = []
+    for outcome in checking.check_specs(specs, answers):
+        outcomes.append(outcome)
+        spec, result = outcome.spec, outcome.result
+        if outcome.error is not None:
             if fmt == "github":
-                message = exc.message if exc.layer is None else f"layer '{exc.layer}': {exc.message}"
-                click.echo(checking.github_annotation(message, exc.loc))
-            click.echo(f"netcalc: error: {exc}", err=True)
-            reports.append({"spec": spec, "ok": False, "error": str(exc)})
-            worst = max(worst, exc.exit_code)
-            continue
-        except RecursionError:
-            click.echo(f"netcalc: error: {spec}: the spec nests too deeply to analyse", err=True)
-            worst = ExitCode.BAD_INPUT
+                click.echo(checking.error_annotation(outcome.error))
+            click.echo(f"netcalc: error: {outcome.error}", err=True)
             continue
         for warning in result.analysis.warnings:
             click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
-        if not result.ok:
-            worst = max(worst, ExitCode.FAILED)
-        if fmt == "json":
-            reports.append(dict(spec=spec, **result.to_dict()))
-        elif fmt == "github":
+        if fmt == "github":
             click.echo(checking.render_github(result), nl=False)
             click.echo(f"{spec}: {checking.render_plain_summary(result)}", err=True)
-        else:
+        elif fmt == "table":
             checking.render_table(result, make_console())
-    if fmt == "json":
-        if len(specs) == 1 and "error" not in reports[0]:
-            click.echo(json.dumps(reports[0], indent=2, ensure_ascii=False))
-        elif reports:
-            click.echo(json.dumps({"ok": worst == ExitCode.OK, "specs": reports}, indent=2, ensure_ascii=False))
-    sys.exit(int(worst))
+    report = checking.json_report(outcomes) if fmt == "json" else None
+    if report is not None:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    sys.exit(int(checking.worst_exit(outcomes)))
 
 
 def _memory_limit(text):
-    from netcalc.executor import default_memory_limit, parse_bytes
+    from netcalc.executor import default_memory_limit
+    from netcalc.units import UnitError, parse_bytes
 
     if text is None:
         return default_memory_limit()
     try:
         return parse_bytes(text)
-    except ValueError as exc:
+    except UnitError as exc:
         raise UserError(str(exc)) from None
 
 
@@ -211,11 +199,11 @@ def explain(spec, layer_name):
 
     analysis = analyze_file(spec)
     if layer_name is not None:
-        names = [layer.name for layer in analysis.layers]
-        if layer_name not in names:
-            layer_name = analysis.graph.spec.outputs.get(layer_name, layer_name)
-        if layer_name not in names:
+        found = analysis.resolve_name(layer_name)
+        if found is None:
+            names = [layer.name for layer in analysis.layers]
             raise UserError(f"{spec}: no layer named '{layer_name}'{did_you_mean(layer_name, names)}")
+        layer_name = found
     explanations = explaining.explain(analysis, layer_name)
     if sys.stdout.isatty():
         explaining.render_rich(explanations, analysis, make_console())
@@ -266,39 +254,15 @@ def layers(fmt):
 def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     """Run the reference executor on a given input (and weights); save every layer's output under
     its layer name."""
-    import numpy as np
-
-    from netcalc.executor import Executor, check_memory
+    from netcalc import running
     from netcalc.graph import build_graph
     from netcalc.spec import load_spec
 
     graph = build_graph(load_spec(spec))
-    try:
-        x = np.load(input_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{input_path}: cannot read the input array: {exc}") from None
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiub":
-        raise UserError(f"{input_path}: expected one numeric array saved with numpy.save (.npy)")
-    weights = None
-    if weights_path is not None:
-        try:
-            with np.load(weights_path, allow_pickle=False) as archive:
-                weights = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, AttributeError) as exc:
-            raise UserError(f"{weights_path}: cannot read the weights archive: {exc}") from None
-    if x.ndim != len(graph.input_shape) + 1 or tuple(x.shape[1:]) != tuple(graph.input_shape):
-        raise UserError(f"{input_path}: input has shape {list(x.shape)}, expected "
-                        f"[N, {', '.join(map(str, graph.input_shape))}] (the batch dim first)")
-    itemsize = np.dtype(dtype).itemsize
-    check_memory(graph, x.shape[0], itemsize, _memory_limit(max_memory), keep_all=True)
-    executor = Executor(graph, weights, dtype=dtype, seed=seed)  # validates given weights
-    with _progress(len(graph.nodes), "run") as tick:
-        result = executor.forward(x, keep=True, on_layer=tick)
-    try:
-        np.savez(save_path, **result.outputs)
-    except OSError as exc:
-        raise UserError(f"{save_path}: cannot save the outputs: {exc}") from None
-    click.echo(f"saved {len(result.outputs)} layer outputs to {save_path}")
+    outputs = running.run(graph, input_path, weights_path, dtype, _memory_limit(max_memory), seed,
+                          progress=lambda total: _progress(total, "run"))
+    running.save_outputs(save_path, outputs)
+    click.echo(f"saved {len(outputs)} layer outputs to {save_path}")
 
 
 def main():
@@ -309,4 +273,4 @@ def main():
             raise
         click.echo(f"netcalc: internal error: {type(exc).__name__}: {exc} "
                    f"(set NETCALC_DEBUG=1 for a traceback and please report it)", err=True)
-        sys.exit(3)
+        sys.exit(int(ExitCode.INTERNAL))

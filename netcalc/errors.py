@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes, fixed by the contract (§2)."""
+    """Exit codes, fixed by the contract (§2); README 'Exit codes and errors' lists them."""
 
     OK = 0
     FAILED = 1  # a check, expectation or verification did not hold
     BAD_INPUT = 2  # bad spec, bad weights, or a run that would not fit in memory
+    INTERNAL = 3  # a bug in netcalc (one line on stderr; NETCALC_DEBUG=1 shows the traceback)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ import numpy as np
 from netcalc.errors import SpecError
 from netcalc.graph import Graph
 from netcalc.layers.base import Node, RunContext
-
-DEFAULT_WORKSPACE_BYTES = 256 * 2**20
+from netcalc.units import DEFAULT_WORKSPACE_BYTES, FALLBACK_MEMORY_LIMIT, human_bytes, parse_bytes  # noqa: F401
 
 
 # ---------------------------------------------------------------------------
@@ -44,9 +43,9 @@ def available_memory() -> int | None:
 
 
 def default_memory_limit() -> int:
-    """Half of the memory available now (4 GiB when unknown)."""
+    """Half of the memory available now (units.FALLBACK_MEMORY_LIMIT, 4 GiB, when unknown)."""
     avail = available_memory()
-    return avail // 2 if avail else 4 * 2**30
+    return avail // 2 if avail else FALLBACK_MEMORY_LIMIT
 
 
 @dataclass
@@ -62,8 +61,6 @@ class MemoryEstimate:
     peak_layer: str | None
 
     def __str__(self) -> str:
-        from netcalc.report import human_bytes
-
         return (f"{human_bytes(self.peak)} (activations {human_bytes(self.activations_peak)}, "
                 f"workspace {human_bytes(self.workspace_peak)}, weights {human_bytes(self.weights)})")
 
@@ -102,8 +99,6 @@ def estimate_memory(graph: Graph, batch: int, itemsize: int = 4, keep_all: bool 
 
 def check_memory(graph: Graph, batch: int, itemsize: int, limit: int, keep_all: bool = False) -> MemoryEstimate:
     """Refuse (SpecError, exit 2) before allocating when the estimate exceeds `limit` bytes."""
-    from netcalc.report import human_bytes
-
     estimate = estimate_memory(graph, batch, itemsize, keep_all)
     if estimate.peak > limit:
         where = f", peaking at layer '{estimate.peak_layer}'" if estimate.peak_layer else ""
@@ -167,6 +162,15 @@ def validate_weights(graph: Graph, weights) -> None:
 # Running
 # ---------------------------------------------------------------------------
 
+def check_input_shape(graph: Graph, shape, source: str | None = None) -> None:
+    """An input batch must be [N, *input_shape]; else a SpecError (prefixed by the file it came from)."""
+    expected = tuple(graph.input_shape)
+    if len(shape) != len(expected) + 1 or tuple(shape[1:]) != expected:
+        where = f"{source}: " if source else ""
+        raise SpecError(f"{where}input has shape {list(shape)}, expected [N, {', '.join(map(str, expected))}] "
+                        f"(the batch dim first)")
+
+
 @dataclass
 class ForwardResult:
     shapes: dict[str, tuple[int, ...]]  # per layer, the real array shape without the batch dim
@@ -210,10 +214,7 @@ class Executor:
         each layer (progress bars). `into`: a ForwardResult to fill as layers complete (so a
         caller still has the shapes so far when a kernel raises)."""
         x = np.asarray(x, dtype=self.dtype)
-        expected = tuple(self.graph.input_shape)
-        if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
-            raise SpecError(f"input has shape {list(x.shape)}, expected [N, {', '.join(map(str, expected))}] "
-                            f"(the batch dim first)")
+        check_input_shape(self.graph, x.shape)
         import dataclasses
 
         ctx = dataclasses.replace(self.ctx, caches=_caches)
@@ -277,18 +278,3 @@ class Executor:
         seed = np.zeros_like(fwd.outputs[target])
         seed[element] = 1
         return self.backward(x, fwd, target, seed)
-
-
-_BYTE_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-               "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40,
-               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
-
-def parse_bytes(text: str) -> int:
-    """'2GB' → 2·1024³, '500M' → 500·1000² (the contract's suffixes), '1024' → 1024."""
-    import re
-
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
-    if not match or match.group(2).upper() not in _BYTE_UNITS:
-        raise ValueError(f"not a memory size: {text!r} (use e.g. 512MB, 2GB, 4G)")
-    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2).upper()])

@@ -21,7 +21,7 @@ END = "<!-- gallery:end -->"
 
 def gallery_table(specs_dir: Path = SPECS) -> str:
     from netcalc.analysis import analyze_file
-    from netcalc.report import human
+    from netcalc.units import human
 
     lines = ["| spec | input | params | MACs | FLOPs | final RF |", "|---|---|---:|---:|---:|---:|"]
     for path in sorted(specs_dir.glob("*.yaml")):

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-DEFAULT_MAX_WORKSPACE_BYTES = 256 * 2**20
+from netcalc.units import DEFAULT_WORKSPACE_BYTES as DEFAULT_MAX_WORKSPACE_BYTES
 
 __all__ = [
     "im2col", "col2im",

@@ -28,10 +28,21 @@ class Param:
     minimum: int | None = None
     choices: tuple = ()
     doc: str = ""
+    default_text: str | None = None  # how to show a default computed from other parameters
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    def shown_default(self) -> str:
+        """The default as `netcalc layers`, the schema and README's conventions table show it."""
+        if self.required:
+            return "required"
+        if self.default_text is not None:
+            return self.default_text
+        if self.default is None:
+            return "—"
+        return str(self.default).lower() if isinstance(self.default, bool) else str(self.default)
 
     def describe_type(self) -> str:
         return {

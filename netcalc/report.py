@@ -9,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from fractions import Fraction
 
-from netcalc import __version__
+from netcalc import __version__, units
 from netcalc.analysis import Analysis, LayerResult
+from netcalc.units import fraction_text, human, human_bytes  # noqa: F401 (re-exported for reporters)
 
 SCHEMA_VERSION = 1
 FORMATS = ("table", "json", "csv", "markdown")
@@ -20,35 +20,7 @@ FORMATS = ("table", "json", "csv", "markdown")
 
 def number(value):
     """Exact JSON number: an int when whole, else a float (rf jump and start)."""
-    if value is None:
-        return None
-    if isinstance(value, Fraction):
-        return int(value) if value.denominator == 1 else float(value)
-    return value
-
-
-def human(n: int | None) -> str:
-    """25557032 → '25.56 M', 4089184256 → '4.09 G'; small numbers stay exact."""
-    if n is None:
-        return "-"
-    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return str(n)
-
-
-def human_bytes(n: int) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"
-
-
-def fraction_text(value) -> str:
-    if value is None:
-        return "-"
-    value = Fraction(value)
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return None if value is None else units.json_number(value)
 
 
 def rf_dict(layer: LayerResult):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
 
+from netcalc.units import fraction_text
 from netcalc.window import AxisMap
 
 def _join(a, b):
@@ -126,7 +127,7 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
     fixed part: it does not move with the output."""
     jumps = {f.jump for f in fields}
     if len(jumps) > 1:
-        raise MisalignedFields(" vs ".join(_fmt(j) for j in sorted(jumps)))
+        raise MisalignedFields(" vs ".join(fraction_text(j) for j in sorted(jumps)))
     period = 1
     for f in fields:
         period = period * f.period // gcd(period, f.period)
@@ -146,10 +147,6 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
         his.append(None if sliding is None else sliding[1])
         fixed.append(still)
     return _reduced(Field(period, int(shift), tuple(los), tuple(his), tuple(fixed)))
-
-
-def _fmt(j: Fraction) -> str:
-    return str(j.numerator) if j.denominator == 1 else f"{j.numerator}/{j.denominator}"
 
 
 def _reduced(field: Field) -> Field:

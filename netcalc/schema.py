@@ -8,7 +8,8 @@ entries are checked loosely there.
 
 from __future__ import annotations
 
-from netcalc.check import EXPECT_KEYS, LIMIT_KEYS, RF_KEYS, SUFFIXES
+from netcalc import units
+from netcalc.check import BYTE_LIMITS, EXPECT_KEYS, LIMIT_KEYS, RF_KEYS
 from netcalc.layers import REGISTRY, load_all
 from netcalc.params import Param
 from netcalc.spec import RESERVED_LAYER_KEYS, TOP_LEVEL_KEYS
@@ -18,11 +19,12 @@ SCHEMA_ID = "https://netcalc.invalid/spec.schema.json"
 _INT = {"type": "integer"}
 
 
-def _amount() -> dict:
-    suffixes = "|".join(sorted(SUFFIXES, key=len, reverse=True))
+def _amount(of_bytes: bool = False) -> dict:
+    suffixes = "|".join(sorted(units.suffixes(of_bytes), key=len, reverse=True))
     return {"anyOf": [{"type": "integer", "minimum": 0},
                       {"type": "string", "pattern": rf"^\s*\d+(\.\d+)?\s*({suffixes})?\s*$"}],
-            "description": "a whole number; suffixes K M G T = 1000^n, KB MB GB = 1024^n (25M, 4.1G, 512MB)"}
+            "description": "a whole number; suffixes K M G T = 1000^n, KB MB GB TB and KiB MiB GiB TiB = 1024^n"
+                           + (", B = bytes" if of_bytes else "") + " (25M, 4.1G, 512MB, 1GiB)"}
 
 
 def _dims(minimum) -> dict:
@@ -112,7 +114,7 @@ def spec_schema() -> dict:
                             "description": kind.summary})
     loose_entry = {"anyOf": [{"type": "string"},
                              {"type": "object", "minProperties": 1, "properties": _reserved()}]}
-    limits = {"type": "object", "properties": {key: _amount() for key in LIMIT_KEYS}, "additionalProperties": False,
+    limits = {"type": "object", "properties": {key: _amount(key in BYTE_LIMITS) for key in LIMIT_KEYS}, "additionalProperties": False,
               "description": "budgets checked by `netcalc check` (inclusive; rf_min is a lower bound)"}
     top = {
         "name": {"type": "string", "minLength": 1},
@@ -145,23 +147,13 @@ def spec_schema() -> dict:
 
 # ---- netcalc layers ----
 
-def _default_text(p: Param) -> str:
-    if p.required:
-        return "required"
-    if p.default is None:
-        return {"stride": "kernel"}.get(p.name, "none")
-    if isinstance(p.default, bool):
-        return str(p.default).lower()
-    return str(p.default)
-
-
 def layer_rows() -> list[dict]:
     load_all()
     rows = []
     for kind in REGISTRY.values():
         rows.append({
             "type": kind.name, "aliases": list(kind.aliases), "summary": kind.summary,
-            "params": [{"name": p.name, "aliases": list(p.aliases), "default": _default_text(p),
+            "params": [{"name": p.name, "aliases": list(p.aliases), "default": p.shown_default(),
                         "type": p.describe_type()} for p in kind.params],
             "params_rule": kind.params_rule, "macs_rule": kind.macs_rule, "flops_rule": kind.flops_rule,
         })

@@ -1,7 +1,7 @@
 """Spec loading: YAML → a flat list of named primitive layer declarations (contract §1, §6).
 
 This layer knows the file format (entries, reserved keys, automatic names, `repeat`,
-composites such as `separable`, `blocks:` with arguments, `first:` and `if:`); it does not
+built-in blocks such as `separable`, `blocks:` with arguments, `first:` and `if:`); it does not
 compute shapes — graph.py does. Block instances expand here into primitive layers named
 `<instance>.<inner name>`; argument expressions are evaluated by netcalc.expr.
 """
@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
-from netcalc.params import check_param_names
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
 TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits")
@@ -150,7 +149,7 @@ class _Entry(NamedTuple):
     """One layer entry, read in a scope (block arguments substituted)."""
 
     type_name: str
-    kind: object            # a Block or a LayerType
+    kind: object            # a Block, a built-in block (separable) or a LayerType
     raw: object             # parameters (or block arguments)
     first: object           # the same for the first repetition (`first:` merged on top)
     repeat: int
@@ -239,35 +238,53 @@ class _Builder:
                     raise scope.error(f"bad expression '{text}': {exc}", loc) from None
         return value
 
+    # -- the expansion rules, read by both the size pre-pass and the build ----------------------
+    @staticmethod
+    def _runs(e: _Entry) -> list[tuple[object, int]]:
+        """An entry's copies as runs of (parameters, how many): `first:` gives copy 0 its own."""
+        return [(e.first, 1)] + ([(e.raw, e.repeat - 1)] if e.repeat > 1 else [])
+
+    @staticmethod
+    def _unit(e: _Entry) -> "_Unit":
+        """What one copy of the entry is: left out by `if`, a block instance (a `blocks:`
+        definition or a built-in block such as separable), or one layer."""
+        if not e.condition:
+            return _SKIP
+        return _INSTANCE if _is_block(e.kind) else _LAYER
+
+    def _instance_body(self, block, params, type_loc: Loc, scope: _Scope, instance: str = "?"):
+        """An instance's layer entries and the argument values substituted into them (None for
+        a built-in block, whose entries come out concrete)."""
+        if isinstance(block, Block):
+            return block.layers, self._bind(block, params, type_loc, scope, instance)
+        return block.entries(params, type_loc), None
+
     # -- expansion -------------------------------------------------------------------------------
-    def add_entries(self, entries: YList, prefix: str, previous: str, counters: dict,
+    def add_entries(self, entries: YList, prefix: str, previous, counters: dict,
                     scope: _Scope | None = None) -> str:
-        """Append the entries' layers; returns the name of the last output."""
+        """Append the entries' layers; returns the name of the last output. `previous` is the
+        input of the first entry (a list: every input of a built-in block, for its first part)."""
         scope = scope or _Scope(prefix=prefix)
         for index in range(len(entries)):
             e = self._entry(entries, index, scope)
-            key = e.type_name if isinstance(e.kind, Block) else e.kind.name
+            key = e.kind.name
             explicit = e.reserved.get("name")
             if explicit is not None:
                 _check_name(explicit, e.reserved.loc_of("name"))
-            for copy in range(e.repeat):
-                counters[key] = counters.get(key, 0) + 1
-                if explicit is None:
-                    local = f"{key}{counters[key]}"
-                else:
-                    local = explicit if e.repeat == 1 else f"{explicit}.{copy}"
-                full = scope.prefix + local
-                if copy == 0:
-                    inputs = self._inputs(e.reserved, previous, scope, entries.loc_of(index))
-                else:
-                    inputs = [previous]
-                params = e.first if copy == 0 else e.raw
-                if not e.condition:
-                    previous = self._skip(full, inputs, e.type_loc, e.reserved)
-                elif isinstance(e.kind, Block):
-                    previous = self._add_instance(full, e.kind, params, inputs, e.type_loc, e.reserved, scope)
-                else:
-                    previous = self._add_layer(full, e.kind, e.type_name, params, inputs, e.type_loc, e.reserved)
+            unit, copy = self._unit(e), 0
+            for params, count in self._runs(e):
+                for _ in range(count):
+                    counters[key] = counters.get(key, 0) + 1
+                    if explicit is None:
+                        local = f"{key}{counters[key]}"
+                    else:
+                        local = explicit if e.repeat == 1 else f"{explicit}.{copy}"
+                    if copy == 0:
+                        inputs = self._inputs(e.reserved, previous, scope, entries.loc_of(index))
+                    else:
+                        inputs = [previous]
+                    previous = unit.build(self, e, scope.prefix + local, params, inputs, scope)
+                    copy += 1
             if explicit is not None and e.repeat > 1:
                 self.outputs[scope.prefix + explicit] = previous  # `from: layer1` = its last copy
         return previous
@@ -279,16 +296,16 @@ class _Builder:
         self.outputs[full] = inputs[0]
         return inputs[0]
 
-    def _add_instance(self, full: str, block: Block, params, inputs, type_loc: Loc, reserved,
+    def _add_instance(self, full: str, block, params, inputs, type_loc: Loc, reserved,
                       scope: _Scope) -> str:
         self._claim(full, type_loc, reserved)
-        if len(inputs) != 1:
+        if isinstance(block, Block) and len(inputs) != 1:  # a built-in block's first part checks its own
             raise scope.error(f"block '{block.name}' takes one input, got {len(inputs)} in 'from'",
                               reserved.loc_of("from"))
-        args = self._bind(block, params, type_loc, scope, full)
+        body, args = self._instance_body(block, params, type_loc, scope, full)
         inner = _Scope(full + ".", inputs[0], args, block.name, full)
         before = len(self.decls)
-        last = self.add_entries(block.layers, inner.prefix, inputs[0], {}, inner)
+        last = self.add_entries(body, inner.prefix, inputs[0] if len(inputs) == 1 else inputs, {}, inner)
         self.outputs[full] = last
         expect = reserved.get("expect") if isinstance(reserved, YMap) else None
         if expect is not None:  # an instance's expectations are its output layer's
@@ -323,7 +340,7 @@ class _Builder:
 
     def _inputs(self, reserved, previous: str, scope: _Scope, loc: Loc) -> list[str]:
         if "from" not in reserved:
-            return [previous]
+            return list(previous) if isinstance(previous, list) else [previous]
         refs = reserved["from"]
         from_loc = reserved.loc_of("from")
         refs = refs if isinstance(refs, list) else [refs]
@@ -363,24 +380,11 @@ class _Builder:
         self._claim(full, type_loc, reserved)
         expect = reserved.get("expect") if isinstance(reserved, YMap) else None
         expect_loc = reserved.loc_of("expect") if expect is not None else None
-        if getattr(kind, "composite", False):
-            check_param_names(kind.params, raw, kind.name, type_loc)
-            last = inputs
-            parts = kind.expand(raw)
-            for i, (suffix, inner_type, inner_raw) in enumerate(parts):
-                name = f"{full}.{suffix}"
-                inner = _with_locs(inner_raw, raw, type_loc)
-                self.decls.append(LayerDecl(name, inner_type, inner, last, type_loc,
-                                            expect if i == len(parts) - 1 else None, expect_loc))
-                self.outputs[name] = name
-                last = [name]
-            self.outputs[full] = last[0]
-        else:
-            self.decls.append(LayerDecl(full, type_name, raw, inputs, type_loc, expect, expect_loc))
-            self.outputs[full] = full
+        self.decls.append(LayerDecl(full, type_name, raw, inputs, type_loc, expect, expect_loc))
+        self.outputs[full] = full
         if len(self.decls) > MAX_LAYERS:
             raise SpecError(f"the spec expands to more than {MAX_LAYERS:,} layers", type_loc)
-        return self.outputs[full]
+        return full
 
     # -- the size pre-pass: refuse a huge expansion before building any of it -------------------
     def check_size(self, entries: YList, scope: _Scope = TOP) -> int:
@@ -389,17 +393,8 @@ class _Builder:
         for index in range(len(entries)):
             try:
                 e = self._entry(entries, index, scope)
-                if not e.condition:
-                    continue
-                if isinstance(e.kind, Block):
-                    size = self._instance_size(e.kind, e.first, e.type_loc, scope)
-                    if e.repeat > 1:
-                        size += (e.repeat - 1) * self._instance_size(e.kind, e.raw, e.type_loc, scope)
-                elif getattr(e.kind, "composite", False):
-                    check_param_names(e.kind.params, e.raw, e.kind.name, e.type_loc)
-                    size = e.repeat * len(e.kind.expand(e.raw))
-                else:
-                    size = e.repeat
+                unit = self._unit(e)
+                size = sum(count * unit.size(self, e, params, scope) for params, count in self._runs(e))
             except _TooBig:
                 raise
             except SpecError:
@@ -411,14 +406,39 @@ class _Builder:
                               f"'{e.type_name}' entry alone gives {size:,}); refusing to build it", e.type_loc)
         return total
 
-    def _instance_size(self, block: Block, params, type_loc: Loc, scope: _Scope) -> int:
+    def _instance_size(self, block, params, type_loc: Loc, scope: _Scope) -> int:
         """check_size of one instance, remembered per (block, arguments) so that nested repeats
         with `first:` cost one visit per distinct instance, not one per copy."""
-        args = self._bind(block, params, type_loc, scope)
-        key = (block.name, repr(sorted(args.items(), key=lambda item: item[0])))
+        body, args = self._instance_body(block, params, type_loc, scope)
+        key = (block.name, repr(sorted((args if args is not None else params or {}).items(),
+                                       key=lambda item: item[0])))
         if key not in self._sizes:
-            self._sizes[key] = self.check_size(block.layers, _Scope("", "input", args, block.name, "?"))
+            self._sizes[key] = self.check_size(body, _Scope("", "input", args, block.name, "?"))
         return self._sizes[key]
+
+
+class _Unit(NamedTuple):
+    """What one copy of an entry becomes, stated once for the size pre-pass and the build."""
+
+    size: object   # (builder, entry, params, scope) → number of primitive layers
+    build: object  # (builder, entry, full name, params, inputs, scope) → the copy's output name
+
+
+_SKIP = _Unit(lambda b, e, params, scope: 0,
+              lambda b, e, full, params, inputs, scope: b._skip(full, inputs, e.type_loc, e.reserved))
+_LAYER = _Unit(lambda b, e, params, scope: 1,
+               lambda b, e, full, params, inputs, scope: b._add_layer(full, e.kind, e.type_name, params, inputs,
+                                                                      e.type_loc, e.reserved))
+_INSTANCE = _Unit(lambda b, e, params, scope: b._instance_size(e.kind, params, e.type_loc, scope),
+                  lambda b, e, full, params, inputs, scope: b._add_instance(full, e.kind, params, inputs,
+                                                                            e.type_loc, e.reserved, scope))
+
+
+def _is_block(kind) -> bool:
+    """A `blocks:` definition or a built-in block (such as separable): expanded as an instance."""
+    from netcalc.layers.composite import BuiltinBlock
+
+    return isinstance(kind, (Block, BuiltinBlock))
 
 
 def _parse_blocks(blocks, blocks_loc) -> dict[str, Block]:
@@ -502,12 +522,3 @@ def _check_name(name, loc: Loc) -> None:
         raise SpecError(f"layer name '{name}' may not contain a dot (dots separate block paths)", loc)
     if name == "input":
         raise SpecError("'input' is reserved for the network input; pick another layer name", loc)
-
-
-def _with_locs(inner: dict, outer, fallback: Loc) -> YMap:
-    """A parameter mapping for an inner layer that still points at the user's lines."""
-    out = YMap(inner)
-    out.loc = getattr(outer, "loc", fallback)
-    out.key_locs = {k: outer.key_locs[k] for k in inner if isinstance(outer, YMap) and k in outer.key_locs}
-    out.value_locs = {k: outer.value_locs[k] for k in inner if isinstance(outer, YMap) and k in outer.value_locs}
-    return out

@@ -105,7 +105,7 @@ def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int 
 def render_table(result: VerifyResult, console) -> None:
     from rich.table import Table
 
-    from netcalc.report import fraction_text
+    from netcalc.units import fraction_text
 
     analysis = result.analysis
     table = Table(title=f"{analysis.name}  input {list(analysis.graph.input_shape)}  verify (batch {result.batch})",

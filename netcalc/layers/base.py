@@ -12,6 +12,7 @@ from math import prod
 
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.params import Param
+from netcalc.units import DEFAULT_WORKSPACE_BYTES
 
 REGISTRY: dict[str, "LayerType"] = {}
 ALIASES: dict[str, str] = {}
@@ -185,7 +186,7 @@ class RunContext:
     softmax over one channel has a zero gradient) use an averaging stand-in with the same
     geometry, so gradient support equals the set of inputs the layer reads."""
 
-    max_workspace_bytes: int = 256 * 2**20
+    max_workspace_bytes: int = DEFAULT_WORKSPACE_BYTES
     probe: bool = False
     weight_grads: bool = True  # False: backward may skip weight gradients (return {})
     caches: bool = True  # False: no backward will follow, forward may skip its cache

@@ -7,6 +7,7 @@ from math import prod
 from netcalc import window
 from netcalc.errors import SpecError
 from netcalc.layers.base import LayerType, Node, axis_names, dot, register
+from netcalc.layers.composite import BuiltinBlock, Part
 from netcalc.params import Param
 
 KERNEL = Param("kernel", "dims", aliases=("kernel_size",), minimum=1, doc="window size")
@@ -273,33 +274,16 @@ class ConvTranspose(Conv):
         return [dx], grads
 
 
-class Separable(LayerType):
-    """A composite: `<name>.depthwise` then a 1×1 `<name>.pointwise`; not counted as conv/depthwise."""
+# A built-in block: expanded by the spec builder like a `blocks:` instance named after the entry.
+SEPARABLE = BuiltinBlock(
+    name="separable",
+    summary="depthwise then 1×1 pointwise conv (listed as <name>.depthwise and <name>.pointwise)",
+    params=(OUT, KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS),
+    parts=(Part("depthwise", "depthwise", ("kernel", "stride", "padding", "dilation", "multiplier", "bias")),
+           Part("pointwise", "conv", ("out", "bias"), {"kernel": 1})),
+    params_rule="as its depthwise + pointwise parts", macs_rule="as its depthwise + pointwise parts",
+    flops_rule="as its depthwise + pointwise parts",
+)
 
-    name = "separable"
-    summary = "depthwise then 1×1 pointwise conv (listed as <name>.depthwise and <name>.pointwise)"
-    params = (OUT, KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS)
-    needs_spatial = True
-    composite = True
-    params_rule = "as its depthwise + pointwise parts"
-    macs_rule = flops_rule = params_rule
-
-    def expand(self, raw: dict) -> list[tuple[str, str, dict]]:
-        """The inner layers as (suffix, type, raw parameters); parameter names are checked by the
-        caller against `params` first."""
-        canon = {}
-        for key, value in (raw or {}).items():
-            for p in self.params:
-                if key == p.name or key in p.aliases:
-                    canon[p.name] = (key, value)
-        depthwise = {key: value for name, (key, value) in canon.items() if name != "out"}
-        pointwise = {"kernel": 1}
-        for name in ("out", "bias"):
-            if name in canon:
-                key, value = canon[name]
-                pointwise[key] = value
-        return [("depthwise", "depthwise", depthwise), ("pointwise", "conv", pointwise)]
-
-
-for layer_type in (Conv, Depthwise, ConvTranspose, Separable):
+for layer_type in (Conv, Depthwise, ConvTranspose, SEPARABLE):
     register(layer_type)

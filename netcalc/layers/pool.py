@@ -10,7 +10,7 @@ from netcalc.layers.base import LayerType, Node, axis_names, dot, register
 from netcalc.layers.conv import DILATION, KERNEL, PADDING
 from netcalc.params import Param
 
-POOL_STRIDE = Param("stride", "dims", None, minimum=1, doc="defaults to kernel")
+POOL_STRIDE = Param("stride", "dims", None, minimum=1, doc="defaults to kernel", default_text="kernel")
 CEIL_MODE = Param("ceil_mode", "bool", False)
 
 
