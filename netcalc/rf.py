@@ -30,6 +30,7 @@ from math import gcd
 from netcalc.units import fraction_text
 from netcalc.window import AxisMap
 
+
 def _join(a, b):
     """The hull of two intervals, either of which may be None (empty)."""
     if a is None:
