@@ -38,6 +38,21 @@ class LayerDecl:
     expect_loc: Loc | None = None
 
 
+@dataclass(frozen=True)
+class Group:
+    """A run of consecutive layers that one entry produced: a block instance (kind "block"), the
+    copies of a `repeat: N` entry ("repeat"), or a composite layer's parts ("composite"). The
+    layers are `Spec.layers[start:stop]`; groups nest like the entries that made them. For
+    pictures (netcalc draw): names alone cannot tell a repeat group from a block instance."""
+
+    name: str | None   # the entry's full name (`layer1`, `layer1.0`); None for an unnamed repeat
+    kind: str          # "block" | "repeat" | "composite"
+    type_name: str     # the block's or the layer type's name
+    start: int
+    stop: int
+    count: int = 1     # copies, for "repeat"
+
+
 @dataclass
 class Spec:
     name: str
@@ -48,6 +63,7 @@ class Spec:
     limits: dict | None = None
     limits_loc: Loc | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # entry name → its last primitive layer
+    groups: list[Group] = field(default_factory=list)  # block instances, repeats, composites
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -85,7 +101,7 @@ def parse_spec(doc, path: str) -> Spec:
     builder.add_entries(layers, prefix="", previous="input", counters={})
     builder.check_unresolved()
     return Spec(name, path, input_shape, doc.loc_of("input"), builder.decls, limits,
-                doc.loc_of("limits") if limits is not None else None, builder.outputs)
+                doc.loc_of("limits") if limits is not None else None, builder.outputs, builder.groups)
 
 
 def _parse_input(doc: YMap) -> tuple[int, ...]:
@@ -172,6 +188,7 @@ class _Builder:
         self.outputs: dict[str, str] = {"input": "input"}
         self.defined_at: dict[str, Loc] = {}
         self.unresolved: list[tuple[str, str, Loc, str]] = []
+        self.groups: list[Group] = []
         self._sizes: dict[tuple, int] = {}
         _check_recursion(self.blocks)
 
@@ -250,6 +267,7 @@ class _Builder:
             explicit = e.reserved.get("name")
             if explicit is not None:
                 _check_name(explicit, e.reserved.loc_of("name"))
+            before = len(self.decls)
             for copy in range(e.repeat):
                 counters[key] = counters.get(key, 0) + 1
                 if explicit is None:
@@ -270,6 +288,9 @@ class _Builder:
                     previous = self._add_layer(full, e.kind, e.type_name, params, inputs, e.type_loc, e.reserved)
             if explicit is not None and e.repeat > 1:
                 self.outputs[scope.prefix + explicit] = previous  # `from: layer1` = its last copy
+            if e.repeat > 1 and len(self.decls) > before:
+                self.groups.append(Group(None if explicit is None else scope.prefix + explicit, "repeat",
+                                         e.type_name, before, len(self.decls), e.repeat))
         return previous
 
     def _skip(self, full: str, inputs, type_loc: Loc, reserved) -> str:
@@ -290,6 +311,8 @@ class _Builder:
         before = len(self.decls)
         last = self.add_entries(block.layers, inner.prefix, inputs[0], {}, inner)
         self.outputs[full] = last
+        if len(self.decls) > before:
+            self.groups.append(Group(full, "block", block.name, before, len(self.decls)))
         expect = reserved.get("expect") if isinstance(reserved, YMap) else None
         if expect is not None:  # an instance's expectations are its output layer's
             decl = self.decls[-1] if len(self.decls) > before else None
@@ -365,7 +388,7 @@ class _Builder:
         expect_loc = reserved.loc_of("expect") if expect is not None else None
         if getattr(kind, "composite", False):
             check_param_names(kind.params, raw, kind.name, type_loc)
-            last = inputs
+            last, before = inputs, len(self.decls)
             parts = kind.expand(raw)
             for i, (suffix, inner_type, inner_raw) in enumerate(parts):
                 name = f"{full}.{suffix}"
@@ -375,6 +398,7 @@ class _Builder:
                 self.outputs[name] = name
                 last = [name]
             self.outputs[full] = last[0]
+            self.groups.append(Group(full, "composite", kind.name, before, len(self.decls)))
         else:
             self.decls.append(LayerDecl(full, type_name, raw, inputs, type_loc, expect, expect_loc))
             self.outputs[full] = full
