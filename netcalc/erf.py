@@ -233,9 +233,7 @@ def _plot_line(plt, erf: ERF, radii):
             style = dict(_STYLE[key], color="#d08000" if key == "radius95" else "#333333")
             ax.axvline(c - r - 0.5, **style, label=f"{key[-2:]} % of the mass: ±{_num(radii[key][0])}")
             ax.axvline(c + r + 0.5, **style)
-    lo, hi = min(-0.5, erf.lo[0] - 0.5), max(n - 0.5, erf.hi[0] + 0.5)
-    pad = 0.03 * (hi - lo)
-    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_xlim(*_view(erf.lo[0], erf.hi[0], n))
     ax.set_xlabel("input position")
     ax.set_ylabel("mean |gradient|")
     fig.legend(fontsize=8, loc="outside lower center", ncols=2)
@@ -248,6 +246,7 @@ def _plot_map(plt, erf: ERF, radii):
     image = erf.magnitude
     lo, hi, centre = list(erf.lo), list(erf.hi), [float(c) for c in erf.centre]
     rad = {key: None if r is None else [float(v) for v in r] for key, r in radii.items()}
+    depth = None
     if image.ndim == 3:  # the central depth slice through the field's centre
         depth = min(max(int(centre[0]), 0), image.shape[0] - 1)
         image = image[depth]
@@ -270,17 +269,30 @@ def _plot_map(plt, erf: ERF, radii):
         ax.add_patch(Rectangle((centre[1] - r[1] - 0.5, centre[0] - r[0] - 0.5), 2 * r[1] + 1, 2 * r[0] + 1,
                                fill=False, **_STYLE[key],
                                label=f"{key[-2:]} % of the mass: ±{_num(r[0])} × ±{_num(r[1])}"))
-    y0, y1 = min(-0.5, lo[0] - 0.5), max(h - 0.5, hi[0] + 0.5)
-    x0, x1 = min(-0.5, lo[1] - 0.5), max(w - 0.5, hi[1] + 0.5)
-    pad = 0.03 * max(y1 - y0, x1 - x0)
-    ax.set_xlim(x0 - pad, x1 + pad)
-    ax.set_ylim(y1 + pad, y0 - pad)
+    y0, y1 = _view(lo[0], hi[0], h)
+    x0, x1 = _view(lo[1], hi[1], w)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
+    if depth is not None:
+        ax.set_title(f"the input's depth slice D = {depth} through the field's centre", fontsize=9)
     ax.set_xlabel("input column (W)")
     ax.set_ylabel("input row (H)")
     legend = fig.legend(fontsize=8, loc="outside lower center", ncols=2)
     legend.get_frame().set_facecolor("#f4f4f4")
     fig.colorbar(shown, ax=ax, shrink=0.8, label="mean |∂y/∂x| (relative to its peak)")
     return fig
+
+
+def _view(lo: int, hi: int, n: int) -> tuple[float, float]:
+    """The span to show along one axis (pixel edges): the input and the field together, or,
+    when the input is much longer than the field, the field with a fifth of its size around it."""
+    size = hi - lo + 1
+    if n <= 3 * size:
+        a, b = min(-0.5, lo - 0.5), max(n - 0.5, hi + 0.5)
+    else:
+        a, b = max(-0.5, lo - 0.5 - 0.2 * size), min(n - 0.5, hi + 0.5 + 0.2 * size)
+    pad = 0.02 * (b - a)
+    return a - pad, b + pad
 
 
 def _num(value) -> str:
