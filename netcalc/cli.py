@@ -327,8 +327,13 @@ def main():
 def _write_output(data: bytes, output: str | None) -> None:
     """Bytes to a file (one-line error when it cannot be written), or to stdout."""
     if output is None:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data) if hasattr(sys.stdout, "buffer") else click.echo(data.decode(), nl=False)
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:
+            click.echo(data.decode(), nl=False)
+        else:
+            sys.stdout.flush()
+            stream.write(data)
+            stream.flush()
         return
     try:
         with open(output, "wb") as fh:
