@@ -79,6 +79,22 @@ def test_the_page_references_nothing_outside_itself():
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
 
 
+@pytest.mark.parametrize("spec, axes", [("audio_m5", ["rf size", "input size = 32000"]),
+                                         ("video_c3d", ["rf size (D)", "input D = 16", "input H = 112"])])
+def test_charts_of_1d_and_3d_networks(spec, axes):
+    """The rf chart draws one line per axis when the axes differ, one when they agree."""
+    pytest.importorskip("matplotlib", reason="charts need netcalc[plot] (.ci/run installs it)")
+    import xml.etree.ElementTree as ET
+
+    report = to_dict(analyze_file(ROOT / "specs" / f"{spec}.yaml"))
+    charts = html_report.make_charts(report)
+    assert set(charts) == {"params", "macs", "rf"}
+    texts = {t.text for t in ET.fromstring(charts["rf"]).iter("{http://www.w3.org/2000/svg}text")}
+    assert set(axes) <= texts, texts
+    bars = {t.text for t in ET.fromstring(charts["macs"]).iter("{http://www.w3.org/2000/svg}text")}
+    assert {layer["name"] for layer in report["layers"] if layer["macs"]} <= bars
+
+
 def test_cli_writes_the_file_and_refuses_o_with_the_table(tmp_path):
     pytest.importorskip("matplotlib", reason="charts need netcalc[plot] (.ci/run installs it)")
     out = tmp_path / "r.html"
