@@ -90,13 +90,6 @@ class Diagram:
     edges: list[tuple[str, str]]
     top: list  # node ids (str) and ClusterView, in order
 
-    def cluster_views(self):
-        stack = [item for item in self.top if isinstance(item, ClusterView)]
-        while stack:
-            view = stack.pop()
-            yield view
-            stack.extend(item for item in view.items if isinstance(item, ClusterView))
-
 
 @dataclass
 class ClusterView:
@@ -137,22 +130,17 @@ def _paths_from_names(names: list[str]) -> list[list[Cluster]]:
     for segs in parts:
         for depth in range(1, len(segs)):
             children.setdefault(".".join(segs[:depth]), set()).add(segs[depth])
+    # a prefix whose children are all numbered copies is a repeat (of blocks when the copies hold
+    # named layers of their own, else of layers); any other prefix is a block
+    nested = {".".join(segs[:depth]) for segs in parts for depth in range(1, len(segs) - 1)}
     clusters = {}
     for prefix, kids in children.items():
-        numbered = all(k.isdigit() for k in kids)
-        kind = "repeat" if numbered and len(kids) > 1 else "block"
-        clusters[prefix] = Cluster(("prefix", prefix), kind, prefix, "repeat" if kind == "repeat" else "",
-                                   len(kids))
-    paths = []
-    for segs in parts:
-        paths.append([clusters[".".join(segs[:depth])] for depth in range(1, len(segs))])
-    for segs, path in zip(parts, paths):  # a repeat's type: what its copies are
-        for depth, cluster in enumerate(path):
-            if cluster.kind == "repeat" and depth + 1 < len(path):
-                cluster.type_name = "blocks"
-            elif cluster.kind == "repeat" and cluster.type_name == "repeat":
-                cluster.type_name = "layers"
-    return paths
+        if len(kids) > 1 and all(k.isdigit() for k in kids):
+            copies = "blocks" if any(f"{prefix}.{k}" in nested for k in kids) else "layers"
+            clusters[prefix] = Cluster(("prefix", prefix), "repeat", prefix, copies, len(kids))
+        else:
+            clusters[prefix] = Cluster(("prefix", prefix), "block", prefix, "", len(kids))
+    return [[clusters[".".join(segs[:depth])] for depth in range(1, len(segs))] for segs in parts]
 
 
 def _tree(paths: list[list[Cluster]]) -> list:
