@@ -20,6 +20,7 @@ import re
 from netcalc.analysis import Analysis
 
 MAX_BARS = 150  # a bar chart shows at most this many layers (the largest), to stay readable
+MAX_DIAGRAM_NODES = 600  # larger diagrams are left out of the page (netcalc draw makes them)
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
        "font-src 'none'; connect-src 'none'; form-action 'none'; base-uri 'none'")
 
@@ -127,18 +128,24 @@ def _rf_chart(plt, report: dict):
 
 
 def make_diagrams(analysis: Analysis) -> list[tuple[str, str]]:
-    """[(title, svg)]: the folded diagram when folding changes anything, and every layer."""
+    """[(title, svg or a note)]: the folded diagram when folding changes anything, and every
+    layer. A diagram of more than MAX_DIAGRAM_NODES nodes is left out (Graphviz would take long
+    and nobody reads it in a page); the note says how to draw it."""
     from netcalc import draw
 
     out = []
     folded = draw.build(analysis, collapse=True)
-    full_count = len(analysis.layers) + 1
-    if len(folded.nodes) < full_count:
-        svg = draw.render(folded, "svg", "analyze --format html (diagram)").decode()
-        out.append(("blocks folded (netcalc draw --collapse)", inline_svg(svg)))
     full = draw.build(analysis)
-    svg = draw.render(full, "svg", "analyze --format html (diagram)").decode()
-    out.append(("every layer (netcalc draw)", inline_svg(svg)))
+    for title, diagram in (("blocks folded (netcalc draw --collapse)", folded), ("every layer (netcalc draw)", full)):
+        if diagram is folded and len(folded.nodes) == len(full.nodes):
+            continue  # nothing to fold
+        if len(diagram.nodes) > MAX_DIAGRAM_NODES:
+            flag = " --collapse" if diagram is folded else ""
+            out.append((title, f"<p class=note>{len(diagram.nodes):,} nodes are too many for this page: draw "
+                               f"them with <code>netcalc draw SPEC -o net.svg{flag}</code>.</p>"))
+            continue
+        svg = draw.render(diagram, "svg", "analyze --format html (diagram)").decode()
+        out.append((title, inline_svg(svg)))
     return out
 
 

@@ -95,6 +95,15 @@ def test_charts_of_1d_and_3d_networks(spec, axes):
     assert {layer["name"] for layer in report["layers"] if layer["macs"]} <= bars
 
 
+def test_huge_diagrams_are_left_out_with_a_note(tmp_path):
+    spec = tmp_path / "deep.yaml"  # no groups, so nothing folds: one diagram, too big to draw
+    spec.write_text("input: [1, 4, 4]\nlayers:\n" + "  - relu\n" * (html_report.MAX_DIAGRAM_NODES + 5))
+    diagrams = html_report.make_diagrams(analyze_file(spec))  # draws nothing, so needs no Graphviz
+    assert [title for title, _ in diagrams] == ["every layer (netcalc draw)"]
+    note = diagrams[0][1]
+    assert "<svg" not in note and "606 nodes are too many" in note and "netcalc draw SPEC -o net.svg" in note
+
+
 def test_cli_writes_the_file_and_refuses_o_with_the_table(tmp_path):
     pytest.importorskip("matplotlib", reason="charts need netcalc[plot] (.ci/run installs it)")
     out = tmp_path / "r.html"
