@@ -84,12 +84,16 @@ def cli():
 
 @cli.command()
 @click.argument("spec")
-@format_option("table", "json", "csv", "markdown")
+@format_option("table", "json", "csv", "markdown", "html")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Write the report to FILE instead of stdout (any format but table).")
 @memory_options()
 @reports_errors
-def analyze(spec, fmt, batch, dtype, optimizer):
+def analyze(spec, fmt, output, batch, dtype, optimizer):
     """Per-layer output shape, params, MACs, FLOPs, receptive field and CPR, with totals, where
-    params and MACs sit by layer kind, and the memory inference and a training step need."""
+    params and MACs sit by layer kind, and the memory inference and a training step need.
+
+    --format html -o report.html writes one self-contained page (sortable table, charts, diagram)."""
     from netcalc.analysis import analyze_file
     from netcalc import report
 
@@ -98,9 +102,12 @@ def analyze(spec, fmt, batch, dtype, optimizer):
     for warning in analysis.warnings:
         click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
     if fmt == "table":
+        if output is not None:
+            raise UserError("-o needs a file format: --format json, csv, markdown or html")
         report.render_table(analysis, make_console())
     else:
-        click.echo(report.render_text(analysis, fmt), nl=False)
+        text = _html_report(analysis) if fmt == "html" else report.render_text(analysis, fmt)
+        _write_output(text.encode(), output)
 
 
 @cli.command()
@@ -423,3 +430,99 @@ def quiz(seed, level, count, output, key):
                 raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
             if output != "-":
                 click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------
+# Pictures: draw, erf, analyze --format html (issue 13). Logic in netcalc/draw.py,
+# netcalc/erf.py and netcalc/html_report.py; matplotlib and Graphviz are imported/run only here.
+# ---------------------------------------------------------------------------
+
+def _write_output(data: bytes, output: str | None) -> None:
+    """Bytes to a file (one-line error when it cannot be written), or to stdout."""
+    if output is None:
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:
+            click.echo(data.decode(), nl=False)
+        else:
+            sys.stdout.flush()
+            stream.write(data)
+            stream.flush()
+        return
+    try:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+
+
+def _html_report(analysis) -> str:
+    from netcalc import html_report
+
+    return html_report.build(analysis)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="net.svg, net.png (laid out by Graphviz's dot), net.dot or net.mmd (Mermaid); "
+                   "default: DOT on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["dot", "mmd", "svg", "png"]), default=None,
+              help="Override the format the extension of -o implies.")
+@click.option("--collapse", is_flag=True, help="Fold every block instance (and composite layer, and repeat "
+                                               "of plain layers) into one node.")
+@click.option("--counts", is_flag=True, help="Also show params and MACs on each node.")
+@reports_errors
+def draw(spec, output, fmt, collapse, counts):
+    """The network as a picture: one node per layer (name, type, output shape), edges from
+    `from`, block instances and repeat groups as clusters."""
+    from netcalc import draw as drawing
+    from netcalc.analysis import analyze_file
+
+    fmt = drawing.format_of(output, fmt)
+    analysis = analyze_file(spec)
+    diagram = drawing.build(analysis, collapse=collapse, counts=counts)
+    data = drawing.render(diagram, fmt, f"drawing {output or fmt}")
+    _write_output(data, output)
+    if output is not None:
+        click.echo(f"wrote {output} ({len(diagram.nodes)} nodes, {len(diagram.edges)} edges)", err=True)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--layer", "layer_name", metavar="NAME",
+              help="The layer whose central unit to study (default: the last layer with more than one "
+                   "position, i.e. the last feature map before global pooling).")
+@click.option("-o", "--output", default=None, metavar="FILE.png",
+              help="Draw the gradient magnitude with the theoretical field on it (needs netcalc[plot]).")
+@format_option("table", "json")
+@click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Random inputs and weight draws to average over.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the inputs and weights.")
+@click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
+@reports_errors
+def erf(spec, layer_name, output, fmt, samples, seed, max_memory):
+    """The effective receptive field of a central unit: the magnitude of its input gradient
+    through the real network (seeded random weights and inputs), the theoretical field, the mass
+    inside it and the radii holding 50 % and 95 % of the gradient."""
+    import json
+    import types
+
+    from netcalc import erf as erfs
+    from netcalc.analysis import analyze_file
+
+    analysis = analyze_file(spec)
+    if output is not None:
+        from netcalc.optional import pyplot
+
+        pyplot("erf -o FILE")  # fail before the slow part when matplotlib is missing
+    layer = erfs.choose_layer(analysis, layer_name)
+    with _progress(samples, f"erf {layer.name}") as tick:
+        result = erfs.measure(analysis, layer.name, samples=samples, seed=seed,
+                              memory_limit=_memory_limit(max_memory),
+                              on_sample=lambda s: tick(types.SimpleNamespace(name=f"sample {s + 1}")))
+    if output is not None:
+        erfs.render_png(result, output, f"{analysis.name}: effective receptive field of {layer.name}")
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(erfs.render_text(result), nl=False)

@@ -1,7 +1,9 @@
 """The NumPy reference executor: runs a resolved Graph forward (and backward) on real arrays.
 
-Every kernel lives in its layer type's registry entry (`LayerType.forward/backward`, which call
-netcalc.kernels with the geometry the registry resolved); this module only schedules them:
+Every kernel lives in its layer type's registry entry (`LayerType.forward/backward`, with the
+geometry configure() resolved, calling netcalc.kernels for shared mathematics); in probe mode
+(verify --rf) a type's declared stand-in (`LayerType.probe`) runs instead. This module only
+schedules them:
 
 * forward in file order on a batch (N, *input_shape), float32 by default (float64 for tests);
   each activation is freed as soon as no later layer reads it (reference counting);
@@ -194,10 +196,17 @@ class Executor:
         else:
             validate_weights(graph, weights)
         self.weights = {k: np.asarray(v, dtype=self.dtype) for k, v in weights.items()}
-        self.ctx = RunContext(max_workspace_bytes=max_workspace_bytes, probe=probe)
+        self.ctx = RunContext(max_workspace_bytes=max_workspace_bytes)
+        self.probe = probe
 
     def node_weights(self, node: Node) -> dict:
         return {key: self.weights[f"{node.name}.{key}"] for key in node.kind.weight_shapes(node)}
+
+    def op(self, node: Node):
+        """What runs a node: its type, or in probe mode the stand-in the type declares."""
+        if self.probe and node.kind.probe is not None:
+            return node.kind.probe
+        return node.kind
 
     def random_input(self, batch: int = 1, seed: int = 0, positive: bool = False) -> np.ndarray:
         rng = np.random.default_rng(seed)
@@ -230,7 +239,7 @@ class Executor:
             source = node.inputs[0]
             dead = (not _caches and source != "input" and source in step.frees
                     and node.inputs.count(source) == 1 and source not in result.outputs)
-            y, cache = node.kind.forward(node, inputs, self.node_weights(node), in_place if dead else ctx)
+            y, cache = self.op(node).forward(node, inputs, self.node_weights(node), in_place if dead else ctx)
             live[node.name] = y
             result.shapes[node.name] = tuple(y.shape[1:])
             if _caches:
@@ -263,7 +272,7 @@ class Executor:
             if dy is None:
                 continue  # does not feed the target
             inputs = [values[name] for name in node.inputs]
-            dxs, dws = node.kind.backward(node, inputs, values[node.name], dy, self.node_weights(node),
+            dxs, dws = self.op(node).backward(node, inputs, values[node.name], dy, self.node_weights(node),
                                           fwd.caches.get(node.name), ctx)
             for key, g in (dws.items() if weight_grads else ()):
                 wgrads[f"{node.name}.{key}"] += g

@@ -59,7 +59,7 @@ def _resolve(decl, shapes) -> Node:
                         f"{list(first)}: put a 'flatten' (or a global pooling then 'flatten') before it")
     params = parse_params(kind.params, decl.raw, len(first) - 1, kind.name, decl.loc)
     node = Node(decl.name, kind, params, list(decl.inputs), in_shapes, decl.loc, raw=decl.raw)
-    kind.configure(node)
+    node.geometry = kind.configure(node)
     node.out_shape = tuple(kind.output_shape(node))
     if min(node.out_shape) < 1:
         raise SpecError(f"output shape {list(node.out_shape)} is empty")

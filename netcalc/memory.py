@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import prod
 
-from netcalc import _saved_pending  # noqa: F401  (temporary, see that module)
 from netcalc import saved as S
 from netcalc.precision import DEFAULT_DTYPE, DEFAULT_OPTIMIZER, DTYPE_BYTES, OPTIMIZER_COPIES
 

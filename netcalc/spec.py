@@ -38,6 +38,21 @@ class LayerDecl:
     expect_loc: Loc | None = None
 
 
+@dataclass(frozen=True)
+class Group:
+    """A run of consecutive layers that one entry produced: a block instance (kind "block"), the
+    copies of a `repeat: N` entry ("repeat"), or a composite layer's parts ("composite"). The
+    layers are `Spec.layers[start:stop]`; groups nest like the entries that made them. For
+    pictures (netcalc draw): names alone cannot tell a repeat group from a block instance."""
+
+    name: str | None   # the entry's full name (`layer1`, `layer1.0`); None for an unnamed repeat
+    kind: str          # "block" | "repeat" | "composite"
+    type_name: str     # the block's or the layer type's name
+    start: int
+    stop: int
+    count: int = 1     # copies, for "repeat"
+
+
 @dataclass
 class Spec:
     name: str
@@ -48,6 +63,7 @@ class Spec:
     limits: dict | None = None
     limits_loc: Loc | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # entry name → its last primitive layer
+    groups: list[Group] = field(default_factory=list)  # block instances, repeats, composites
     batch: int | None = None  # top-level batch:, dtype:, optimizer: (contract §9), None when absent
     dtype: str | None = None
     optimizer: str | None = None
@@ -90,7 +106,7 @@ def parse_spec(doc, path: str) -> Spec:
     builder.add_entries(layers, prefix="", previous="input", counters={})
     builder.check_unresolved()
     return Spec(name, path, input_shape, doc.loc_of("input"), builder.decls, limits,
-                doc.loc_of("limits") if limits is not None else None, builder.outputs,
+                doc.loc_of("limits") if limits is not None else None, builder.outputs, builder.groups,
                 batch, dtype, optimizer)
 
 
@@ -193,6 +209,7 @@ class _Builder:
         self.outputs: dict[str, str] = {"input": "input"}
         self.defined_at: dict[str, Loc] = {}
         self.unresolved: list[tuple[str, str, Loc, str]] = []
+        self.groups: list[Group] = []
         self._sizes: dict[tuple, int] = {}
         _check_recursion(self.blocks)
 
@@ -293,7 +310,7 @@ class _Builder:
             explicit = e.reserved.get("name")
             if explicit is not None:
                 _check_name(explicit, e.reserved.loc_of("name"))
-            unit, copy = self._unit(e), 0
+            unit, copy, before = self._unit(e), 0, len(self.decls)
             for params, count in self._runs(e):
                 for _ in range(count):
                     counters[key] = counters.get(key, 0) + 1
@@ -309,6 +326,9 @@ class _Builder:
                     copy += 1
             if explicit is not None and e.repeat > 1:
                 self.outputs[scope.prefix + explicit] = previous  # `from: layer1` = its last copy
+            if e.repeat > 1 and len(self.decls) > before:
+                self.groups.append(Group(None if explicit is None else scope.prefix + explicit, "repeat",
+                                         e.type_name, before, len(self.decls), e.repeat))
         return previous
 
     def _skip(self, full: str, inputs, type_loc: Loc, reserved) -> str:
@@ -329,6 +349,9 @@ class _Builder:
         before = len(self.decls)
         last = self.add_entries(body, inner.prefix, inputs[0] if len(inputs) == 1 else inputs, {}, inner)
         self.outputs[full] = last
+        if len(self.decls) > before:
+            kind = "block" if isinstance(block, Block) else "composite"  # a built-in block: `separable`
+            self.groups.append(Group(full, kind, block.name, before, len(self.decls)))
         expect = reserved.get("expect") if isinstance(reserved, YMap) else None
         if expect is not None:  # an instance's expectations are its output layer's
             decl = self.decls[-1] if len(self.decls) > before else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import ceil, floor, gcd
+from math import floor, gcd
 
 from netcalc.errors import SpecError
 
@@ -49,15 +49,24 @@ def resolve_padding(padding, kernel, stride, dilation, layer_type: str):
     return tuple(padding)
 
 
+def _sliding(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int], ceil_mode: bool):
+    """The one statement of PyTorch's conv/pool size rule: (span, rounded, out) with
+    span = n + pads − d·(k−1) − 1, rounded = ⌊span / s⌋ + 1 (⌈⌉ with ceil_mode), and out the
+    size after dropping a last ceil_mode window that would start in the right padding."""
+    span = n + pad[0] + pad[1] - effective_kernel(kernel, dilation)
+    # ceil_mode rounds up: ⌊(span + s − 1)/s⌋ + 1, so a window may overhang the end by < s
+    rounded = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    out = rounded
+    if ceil_mode and out > 0 and (out - 1) * stride >= n + pad[0]:
+        out -= 1
+    return span, rounded, out
+
+
 def sliding_output_size(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
                         ceil_mode: bool = False) -> int:
     """PyTorch's conv/pool rule: ⌊(n + pads − d·(k−1) − 1) / s⌋ + 1 (⌈⌉ with ceil_mode, dropping a
     last window that would start in the right padding). Raises when no window fits."""
-    span = n + pad[0] + pad[1] - effective_kernel(kernel, dilation)
-    # ceil_mode rounds up: ⌊(span + s − 1)/s⌋ + 1, so a window may overhang the end by < s
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and out > 0 and (out - 1) * stride >= n + pad[0]:
-        out -= 1
+    out = _sliding(n, kernel, stride, dilation, pad, ceil_mode)[2]
     if out < 1:
         raise SpecError(
             f"input size {n} with padding {list(pad)} is smaller than the "
@@ -66,10 +75,14 @@ def sliding_output_size(n: int, kernel: int, stride: int, dilation: int, pad: tu
     return out
 
 
+def _transposed(n, kernel, stride, dilation, pad, output_padding) -> int:
+    """PyTorch's ConvTranspose rule: (n−1)·s − pads + d·(k−1) + output_padding + 1."""
+    return (n - 1) * stride - pad[0] - pad[1] + dilation * (kernel - 1) + output_padding + 1
+
+
 def transposed_output_size(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
                            output_padding: int) -> int:
-    """PyTorch's ConvTranspose rule: (n−1)·s − pads + d·(k−1) + output_padding + 1."""
-    out = (n - 1) * stride - pad[0] - pad[1] + dilation * (kernel - 1) + output_padding + 1
+    out = _transposed(n, kernel, stride, dilation, pad, output_padding)
     if out <= 0:
         raise SpecError(f"transposed conv output size would be {out} (input {n}, padding {list(pad)}); it must be ≥ 1")
     return out
@@ -134,21 +147,60 @@ def _pads_text(pad: tuple[int, int]) -> str:
     return f"2·{pad[0]}" if pad[0] == pad[1] else f"{pad[0]} + {pad[1]}"
 
 
-def sliding_output_text(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int], out: int,
+def sliding_output_text(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
                         ceil_mode: bool = False) -> str:
-    """`⌊(224 + 2·3 − 1·(7 − 1) − 1) / 2⌋ + 1 = ⌊223 / 2⌋ + 1 = 112`; `out` is the size that
-    sliding_output_size computed (this function only writes the rule down)."""
-    span = n + pad[0] + pad[1] - effective_kernel(kernel, dilation)
+    """`⌊(224 + 2·3 − 1·(7 − 1) − 1) / 2⌋ + 1 = ⌊223 / 2⌋ + 1 = 112`, from the same _sliding
+    that sliding_output_size uses."""
+    span, rounded, out = _sliding(n, kernel, stride, dilation, pad, ceil_mode)
     lo, hi = ("⌈", "⌉") if ceil_mode else ("⌊", "⌋")
     text = (f"{lo}({n} + {_pads_text(pad)} − {dilation}·({kernel} − 1) − 1) / {stride}{hi} + 1 "
             f"= {lo}{span} / {stride}{hi} + 1")
-    rounded = (-(-span // stride) if ceil_mode else span // stride) + 1
     if rounded != out:
         return f"{text} = {rounded}, but the last window would start in the right padding: dropped → {out}"
     return f"{text} = {out}"
 
 
 def transposed_output_text(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int],
-                           output_padding: int, out: int) -> str:
+                           output_padding: int) -> str:
+    out = _transposed(n, kernel, stride, dilation, pad, output_padding)
     return (f"({n} − 1)·{stride} − ({pad[0]} + {pad[1]}) + {dilation}·({kernel} − 1) + {output_padding} + 1"
             f" = {out}")
+
+
+# ---- typed geometry: what configure() resolves for windowed layers ----
+
+@dataclass(frozen=True, kw_only=True)
+class Window:
+    """A sliding window resolved per spatial axis: kernel, stride, dilation, (before, after) pads,
+    ceil_mode, and the output sizes they give (computed once, here)."""
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]
+    ceil_mode: bool = False
+    out: tuple[int, ...] = ()
+
+    @classmethod
+    def resolve(cls, spatial_in, kernel, stride, dilation, padding, layer_type: str, ceil_mode=False, **more):
+        pads = resolve_padding(padding, kernel, stride, dilation, layer_type)
+        out = tuple(sliding_output_size(n, k, s, d, pad, ceil_mode)
+                    for n, k, s, d, pad in zip(spatial_in, kernel, stride, dilation, pads))
+        return cls(kernel=tuple(kernel), stride=tuple(stride), dilation=tuple(dilation), pads=tuple(pads),
+                   ceil_mode=ceil_mode, out=out, **more)
+
+    @property
+    def pads_before(self) -> tuple[int, ...]:
+        return tuple(pad[0] for pad in self.pads)
+
+    def axis_maps(self) -> list[AxisMap]:
+        return [sliding_map(k, s, d, p) for k, s, d, p in zip(self.kernel, self.stride, self.dilation, self.pads_before)]
+
+    def sliding(self) -> list[tuple[int, int, int, int]]:
+        """Per axis (kernel, stride, dilation, pad_before): the classic rf arithmetic's inputs."""
+        return list(zip(self.kernel, self.stride, self.dilation, self.pads_before))
+
+    def output_lines(self, spatial_in, axis_names) -> list[str]:
+        return [f"{axis}: " + sliding_output_text(n, k, s, d, pad, self.ceil_mode)
+                for axis, n, k, s, d, pad in zip(axis_names, spatial_in, self.kernel, self.stride,
+                                                 self.dilation, self.pads)]

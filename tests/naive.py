@@ -312,6 +312,7 @@ _SCALAR = {
     "gelu": _gelu,
     "silu": lambda v: v * _sigmoid(v),
     "hardswish": lambda v: v * min(max(v + 3.0, 0.0), 6.0) / 6.0,
+    "hardsigmoid": lambda v: min(max(v + 3.0, 0.0), 6.0) / 6.0,
     "identity": lambda v: v,
     "dropout": lambda v: v,
 }
@@ -332,3 +333,98 @@ def activation(name, x):
     for idx in np.ndindex(*x.shape):
         out[idx] = f(float(x[idx]))
     return out
+
+
+# ---------------------------------------------------------------------------
+# One reference per registered layer type, as fn(node, inputs, weights) -> output: the
+# registry-completeness test (tests/test_registry.py) runs each against the executor. They read
+# the node's parameters and resolved geometry (pads, output size), never its kernels.
+# ---------------------------------------------------------------------------
+
+def _conv_layer(node, xs, w):
+    g = node.geometry
+    return conv(xs[0], w["weight"], w.get("bias"), g.stride, g.dilation, g.pads, g.groups, node.spatial_out)
+
+
+def _conv_transpose_layer(node, xs, w):
+    g = node.geometry
+    return conv_transpose(xs[0], w["weight"], w.get("bias"), g.stride, g.dilation, g.pads, g.groups,
+                          node.spatial_out)
+
+
+def _maxpool_layer(node, xs, w):
+    g = node.geometry
+    return max_pool(xs[0], g.kernel, g.stride, g.dilation, g.pads, node.spatial_out)[0]
+
+
+def _avgpool_layer(node, xs, w):
+    g = node.geometry
+    return avg_pool(xs[0], g.kernel, g.stride, g.pads, node.spatial_out, node.params["count_include_pad"])
+
+
+def _adaptive_layer(mode):
+    return lambda node, xs, w: adaptive_pool(xs[0], node.spatial_out, mode)
+
+
+def _activation_layer(name):
+    return lambda node, xs, w: activation(name, xs[0])
+
+
+def _concat(xs):
+    """Channel c of the output is channel c − (channels before) of the input it falls in."""
+    out = np.zeros((xs[0].shape[0], sum(x.shape[1] for x in xs)) + xs[0].shape[2:])
+    c = 0
+    for x in xs:
+        for k in range(x.shape[1]):
+            out[:, c] = x[:, k]
+            c += 1
+    return out
+
+
+def pixel_shuffle(x, r):
+    """y[n, c, o₁…o_d] = x[n, c·r^d + Σ_k i_k·r^(d−1−k), ⌊o₁/r⌋…] with i_k = o_k mod r."""
+    d = x.ndim - 2
+    c_out = x.shape[1] // r ** d
+    y = np.zeros((x.shape[0], c_out) + tuple(n * r for n in x.shape[2:]))
+    for n in range(x.shape[0]):
+        for c in range(c_out):
+            for o in _positions(y.shape[2:]):
+                offset = 0
+                for o_k in o:
+                    offset = offset * r + o_k % r
+                y[(n, c) + o] = x[(n, c * r ** d + offset) + tuple(o_k // r for o_k in o)]
+    return y
+
+
+def _flatten(x):
+    out = np.zeros((x.shape[0], x[0].size))
+    for n in range(x.shape[0]):
+        for i, idx in enumerate(np.ndindex(*x.shape[1:])):  # C order: channels first
+            out[n, i] = x[(n,) + idx]
+    return out
+
+
+LAYERS = {
+    "conv": _conv_layer,
+    "depthwise": _conv_layer,
+    "conv_transpose": _conv_transpose_layer,
+    "maxpool": _maxpool_layer,
+    "avgpool": _avgpool_layer,
+    "adaptive_avgpool": _adaptive_layer("avg"),
+    "adaptive_maxpool": _adaptive_layer("max"),
+    "global_avgpool": _adaptive_layer("avg"),
+    "global_maxpool": _adaptive_layer("max"),
+    "spp": lambda node, xs, w: spp(xs[0], node.params["levels"], node.params["mode"]),
+    "upsample": lambda node, xs, w: upsample(xs[0], node.spatial_out, node.params["mode"], node.geometry.scale),
+    "linear": lambda node, xs, w: linear(xs[0], w["weight"], w.get("bias")),
+    "flatten": lambda node, xs, w: _flatten(xs[0]),
+    "batchnorm": lambda node, xs, w: batchnorm(xs[0], w["weight"], w["bias"], w["running_mean"], w["running_var"],
+                                               node.params["eps"]),
+    "lrn": lambda node, xs, w: lrn(xs[0], node.params["size"], node.params["alpha"], node.params["beta"],
+                                   node.params["k"]),
+    "add": lambda node, xs, w: np.sum(np.broadcast_arrays(*xs), axis=0),
+    "mul": lambda node, xs, w: np.prod(np.broadcast_arrays(*xs), axis=0),
+    "concat": lambda node, xs, w: _concat(xs),
+    "pixel_shuffle": lambda node, xs, w: pixel_shuffle(xs[0], node.params["factor"]),
+    **{name: _activation_layer(name) for name in (*_SCALAR, "softmax")},
+}

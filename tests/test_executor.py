@@ -200,7 +200,7 @@ def test_conv_layers_forward_match_naive(layer, shape):
     x, y, w, node = forward_one(graph)
     groups = node.kind.channels(node)[2]
     ref = naive.conv(x, w["weight"], w.get("bias"), node.params["stride"], node.params["dilation"],
-                     node.extra["pads"], groups, node.spatial_out)
+                     node.geometry.pads, groups, node.spatial_out)
     np.testing.assert_allclose(y, ref, **FORWARD_TOL)
 
 
@@ -212,7 +212,7 @@ def test_conv_transpose_forward_matches_naive(layer, shape):
     graph = single(layer, shape)
     x, y, w, node = forward_one(graph)
     ref = naive.conv_transpose(x, w["weight"], w.get("bias"), node.params["stride"], node.params["dilation"],
-                               node.extra["pads"], node.params["groups"], node.spatial_out)
+                               node.geometry.pads, node.params["groups"], node.spatial_out)
     np.testing.assert_allclose(y, ref, **FORWARD_TOL)
 
 
@@ -222,8 +222,8 @@ def test_conv_transpose_forward_matches_naive(layer, shape):
 ])
 def test_maxpool_forward_matches_naive(layer, shape):
     x, y, _, node = forward_one(single(layer, shape))
-    kernel, stride, dilation = node.kind.geometry(node)
-    ref, _ = naive.max_pool(x, kernel, stride, dilation, node.extra["pads"], node.spatial_out)
+    kernel, stride, dilation = node.geometry.kernel, node.geometry.stride, node.geometry.dilation
+    ref, _ = naive.max_pool(x, kernel, stride, dilation, node.geometry.pads, node.spatial_out)
     np.testing.assert_allclose(y, ref, **FORWARD_TOL)
 
 
@@ -233,8 +233,8 @@ def test_maxpool_forward_matches_naive(layer, shape):
 ])
 def test_avgpool_forward_matches_naive(layer, shape):
     x, y, _, node = forward_one(single(layer, shape))
-    kernel, stride, _ = node.kind.geometry(node)
-    ref = naive.avg_pool(x, kernel, stride, node.extra["pads"], node.spatial_out, node.params["count_include_pad"])
+    kernel, stride = node.geometry.kernel, node.geometry.stride
+    ref = naive.avg_pool(x, kernel, stride, node.geometry.pads, node.spatial_out, node.params["count_include_pad"])
     np.testing.assert_allclose(y, ref, **FORWARD_TOL)
 
 
@@ -489,8 +489,8 @@ def test_maxpool_inference_path_equals_the_argmax_path(layer, shape):
     fast = ex.forward(x, keep=True).outputs["maxpool1"]
     full = ex.forward(x, keep=True, _caches=True).outputs["maxpool1"]
     np.testing.assert_array_equal(fast, full)
-    kernel, stride, dilation = graph.nodes[0].kind.geometry(graph.nodes[0])
-    ref, _ = naive.max_pool(np.nan_to_num(x, nan=-5.0), kernel, stride, dilation, graph.nodes[0].extra["pads"],
+    g = graph.nodes[0].geometry
+    ref, _ = naive.max_pool(np.nan_to_num(x, nan=-5.0), g.kernel, g.stride, g.dilation, g.pads,
                             graph.nodes[0].spatial_out)
     finite = ~np.isnan(fast)
     np.testing.assert_array_equal(fast[finite], ref[finite])

@@ -89,6 +89,8 @@ CASES = [
     ("silu", [10], "silu", [10], 0, 0, 50),
     ("gelu", [10], "gelu", [10], 0, 0, 50),
     ("hardswish", [10], "hardswish", [10], 0, 0, 50),
+    # contract §7: 4 per element (add 3, two compares, divide by 6); 2·3·3 = 18 elements
+    ("hardsigmoid", [2, 3, 3], "hardsigmoid", [2, 3, 3], 0, 0, 4 * 18),
     # softmax over C = 10 channels at 4 positions: (3·10 − 1)·4
     ("softmax", [10, 2, 2], "softmax", [10, 2, 2], 0, 0, 29 * 4),
     ("batchnorm", [64, 8, 8], "batchnorm", [64, 8, 8], 128, 0, 2 * 64 * 64),
@@ -103,6 +105,16 @@ CASES = [
      [1, 4, 3, 5], 0, 0, 15 * 60),
     # PyTorch floors n·scale: 5 · 1.5 = 7.5 → 7
     ("upsample-fractional", [1, 5], {"upsample": {"scale_factor": 1.5}}, [1, 7], 0, 0, 0),
+    # pixel_shuffle r = 2 in 2-D: C 8 / 2² = 2, spatial 3·2 = 6; 1-D r = 3: 6 / 3 = 2, 4·3 = 12;
+    # 3-D r = 2: 16 / 2³ = 2, spatial doubled; a permutation, no FLOPs
+    ("pixel_shuffle", [8, 3, 3], {"pixel_shuffle": {"factor": 2}}, [2, 6, 6], 0, 0, 0),
+    ("pixel_shuffle-1d", [6, 4], {"pixel_shuffle": {"upscale_factor": 3}}, [2, 12], 0, 0, 0),
+    ("pixel_shuffle-3d", [16, 1, 2, 3], {"pixel_shuffle": {"factor": 2}}, [2, 2, 4, 6], 0, 0, 0),
+    # merges of the input with itself: (2 inputs − 1) = 1 FLOP per output element, 2·3·3 = 18
+    ("add", [2, 3, 3], {"add": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),
+    ("mul", [2, 3, 3], {"mul": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),
+    # concat on channels: 2 + 2 = 4, no arithmetic
+    ("concat", [2, 3, 3], {"concat": None, "from": ["input", "input"]}, [4, 3, 3], 0, 0, 0),
 ]
 
 

@@ -370,4 +370,4 @@ def test_readme_saved_table_matches_the_registry():
     from netcalc import docs
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert docs.saved_block() in readme, "run `python -m netcalc.docs saved` and paste the block into README.md"
+    assert docs.saved_block() in readme, "run `python -m netcalc.docs --write`"

@@ -135,7 +135,9 @@ class TorchNet:
             return F.softmax(x, dim=1)
         if t == "lrn":
             return F.local_response_norm(x, p["size"], p["alpha"], p["beta"], p["k"])
-        simple = {"relu": F.relu, "relu6": F.relu6, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid,
+        if t == "pixel_shuffle" and d == 2:
+            return F.pixel_shuffle(x, p["factor"])
+        simple = {"hardsigmoid": F.hardsigmoid, "relu": F.relu, "relu6": F.relu6, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid,
                   "tanh": torch.tanh, "gelu": F.gelu, "silu": F.silu, "hardswish": F.hardswish}
         if t in simple:
             return simple[t](x)
@@ -164,10 +166,25 @@ CASES = [  # spec, batch (2 where batchnorm sees 1×1 maps), input override for 
     ("googlenet", 1, None), ("deeplab_aspp", 2, None), ("alexnet", 2, None), ("zfnet", 2, None),
     ("vgg16", 1, None), ("video_c3d", 1, [3, 16, 64, 64]), ("unet", 1, [1, 128, 128]),
     ("tests/data/schema/zoo.yaml", 2, None),  # every layer type once, lrn and spp among them
+    ("newer", 2, None),
 ]
 
 
+NEWER = """\
+input: [8, 6, 6]
+layers:
+  - conv: {out: 16, kernel: 3, padding: 1}
+  - hardsigmoid
+  - pixel_shuffle: {factor: 2}
+  - conv: {out: 4, kernel: 3}
+"""
+
+
 def _graph(name, input_shape):
+    if name == "newer":  # types added after the bundled specs were written
+        from netcalc.spec import load_spec_text
+
+        return build_graph(load_spec_text(NEWER, "newer.yaml"))
     spec = load_spec(SPECS / f"{name}.yaml" if "/" not in name else ROOT / name)
     if input_shape is not None:
         spec.input_shape = tuple(input_shape)

@@ -1,16 +1,21 @@
 """The layer registry: one `LayerType` object per layer type holds everything about it —
-parameters, shape rule, counts, receptive-field rule and (for the executor) its kernels.
+parameters, geometry, shape rule, counts (as netcalc.formula objects: rule text, worked lines and
+value from one definition), receptive-field rule, how `verify --rf` probes it, and (for the
+executor) its forward and backward kernels and weight initialisation.
 
-Subclasses override only what differs from these defaults: one input, no parameters, output
-shape equal to the input shape, zero params/MACs, pointwise receptive field.
+Subclasses override only what differs from these defaults: one input, no parameters, no geometry,
+output shape equal to the input shape, zero params/MACs/FLOPs, pointwise receptive field, probed
+as itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 
+from netcalc import formula
 from netcalc.errors import Loc, SpecError, did_you_mean
+from netcalc.formula import Metric, dot  # noqa: F401  (dot: re-exported for layer modules)
 from netcalc.params import Param
 from netcalc.units import DEFAULT_WORKSPACE_BYTES
 
@@ -30,7 +35,7 @@ class Node:
     loc: Loc | None = None
     out_shape: tuple[int, ...] = ()
     raw: dict | None = None  # the spec's own parameter mapping, for located errors
-    extra: dict = field(default_factory=dict)  # derived geometry cached by configure()
+    geometry: "Geometry | None" = None  # what configure() resolved (frozen), set once by the graph
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -53,6 +58,16 @@ class Node:
         return self.loc
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """What `configure()` resolves from the parameters and input shapes, once, before the shape,
+    rf, count and kernel code run. Layer types with windows, channels or bins subclass it (see
+    window.Window); a type with nothing to resolve gets this empty one."""
+
+
+NO_GEOMETRY = Geometry()
+
+
 class LayerType:
     name: str = ""
     aliases: tuple[str, ...] = ()
@@ -62,32 +77,59 @@ class LayerType:
     max_inputs = 1
     needs_spatial = False  # the input must have spatial dims ([C, L], [C, H, W], …)
     needs_flat = False  # the input must be a flat vector [F]
-    macs_rule = "0"
-    flops_rule = "0"
-    params_rule = "0"
+    # ---- counts (contract §4), each stated once as a formula.Metric ----
+    params_count: Metric = formula.NO_PARAMS
+    buffers_count: Metric = formula.NO_BUFFERS
+    macs_count: Metric = formula.NO_MACS_METRIC
+    flops_count: Metric = formula.NO_FLOPS
+    # ---- how `verify --rf` probes this type (rfprobe.py) ----
+    # probe: None = run the type's own kernels; else an op (forward/backward like a LayerType's)
+    # run in its place, with the same geometry, so that every input the layer reads gets a
+    # positive gradient (max → average over the same window; saturating activations → identity)
+    probe = None
+    # True when the field covers the whole input whatever its size (global/adaptive bins):
+    # growing the probe input cannot unclip it, so it sets no margin
+    field_spans_input = False
 
     # ---- spec ----
     def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)
 
-    def configure(self, node: Node) -> None:
-        """Cross-parameter checks and derived geometry (stored in node.extra)."""
+    def configure(self, node: Node) -> Geometry:
+        """Cross-parameter checks; returns the frozen geometry every later step receives as
+        node.geometry."""
+        return NO_GEOMETRY
 
     # ---- shape and counts (contract §4) ----
     def output_shape(self, node: Node) -> tuple[int, ...]:
         return node.in_shape
 
     def count_params(self, node: Node) -> int:
-        return 0
+        return self.params_count.value(node)
 
     def count_buffers(self, node: Node) -> int:
-        return 0
+        return self.buffers_count.value(node)
 
     def count_macs(self, node: Node) -> int:
-        return 0
+        return self.macs_count.value(node)
 
     def count_flops(self, node: Node) -> int:
-        return 0
+        return self.flops_count.value(node)
+
+    @property
+    def params_rule(self) -> str:
+        text = self.params_count.rule()
+        if not self.buffers_count.is_zero:
+            text += f"; buffers {self.buffers_count.rule()}"
+        return text
+
+    @property
+    def macs_rule(self) -> str:
+        return self.macs_count.rule()
+
+    @property
+    def flops_rule(self) -> str:
+        return self.flops_count.rule()
 
     # ---- receptive field (contract §5) ----
     def axis_maps(self, node: Node):
@@ -115,21 +157,20 @@ class LayerType:
         return [(1, 1, 1, 0)] * len(node.spatial_out)
 
     # ---- worked formulas (netcalc explain) ----
+    def explain_output(self, node: Node) -> list[str]:
+        """The output-shape lines of `netcalc explain`."""
+        if node.out_shape == node.in_shape:
+            return [f"same as the input: {list(node.out_shape)}"]
+        return [f"{list(node.in_shape)} → {list(node.out_shape)}"]
+
     def explain(self, node: Node) -> dict[str, list[str]]:
         """The formulas behind output, params, macs and flops with this node's numbers, one
-        list of text lines per metric. Subclasses override the metrics they can show in full;
-        the default states the registry rule and the value."""
-        out = {}
-        if node.out_shape == node.in_shape:
-            out["output"] = [f"same as the input: {list(node.out_shape)}"]
-        else:
-            out["output"] = [f"{list(node.in_shape)} → {list(node.out_shape)}"]
-        params, macs, flops = self.count_params(node), self.count_macs(node), self.count_flops(node)
-        out["params"] = [f"{self.params_rule} = {params}" if params else "0 (nothing learnable)"]
-        out["macs"] = [f"{self.macs_rule} = {macs}" if macs else
-                       "0 (MACs are counted for the conv family and linear only; the work is in FLOPs)"]
-        out["flops"] = [f"{self.flops_rule} = {flops}" if self.flops_rule != "0" else f"0 = {flops}"]
-        return out
+        list of text lines per metric, rendered from the same Metric objects the counts use."""
+        params = self.params_count.explain(node)
+        if not self.buffers_count.is_zero:
+            params = params + [f"buffers: {line}" for line in self.buffers_count.explain(node)]
+        return {"output": self.explain_output(node), "params": params,
+                "macs": self.macs_count.explain(node), "flops": self.flops_count.explain(node)}
 
     # ---- training memory (contract §9; the vocabulary is netcalc.saved) ----
     saved = None  # what autograd keeps for this type's backward, e.g. (INPUT,); None: undeclared
@@ -148,8 +189,11 @@ class LayerType:
         """Seeded random values for weight_shapes(), keyed like it (numpy `rng`).
 
         Default: weight N(0, 1/fan_in) so activations keep their scale, small biases.
-        positive=True (the rf probe): weight in [0.5, 1.5]/fan_in and zero biases, so a positive
-        input stays positive and O(1) and no gradient cancels."""
+        positive=True (the rf probe): weight in [0.5, 1.5]/fan_in and biases in [0.5, 1.5], so a
+        positive input stays positive and O(1) and no gradient cancels. The biases are positive,
+        not zero, so that an output no input reaches (a transposed conv's inserted zeros) is not
+        exactly 0: a squeeze-excitation gate multiplied into it still gets gradient there, as the
+        field the calculator gives (the gate's) says."""
         import numpy as np  # executor-only: analyze never pays for numpy
 
         shapes = self.weight_shapes(node)
@@ -162,7 +206,7 @@ class LayerType:
         else:
             values = {"weight": rng.normal(0.0, 1.0 / fan_in ** 0.5, w_shape)}
         if "bias" in shapes:
-            values["bias"] = np.zeros(shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
+            values["bias"] = rng.uniform(0.5, 1.5, shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
         return values
 
     def workspace_bytes(self, node: Node, batch: int, itemsize: int, max_workspace: int) -> int:
@@ -172,7 +216,7 @@ class LayerType:
 
     def forward(self, node: Node, inputs: list, weights: dict, ctx: "RunContext"):
         """(output, cache) for a batch: inputs are (N, *in_shape) arrays, weights maps the
-        `weight_shapes` keys to arrays. Uses the geometry configure() resolved (node.extra,
+        `weight_shapes` keys to arrays. Uses the geometry configure() resolved (node.geometry,
         node.out_shape); never recomputes an output size."""
         raise NotImplementedError(f"the executor has no kernel for {self.name}")
 
@@ -185,18 +229,61 @@ class LayerType:
         return f"<layer type {self.name}>"
 
 
+class Windowed(LayerType):
+    """A type that reads its one input through a sliding window: configure() returns a
+    window.Window (or a subclass); shape, rf maps, the classic rf arithmetic and the explain lines
+    all come from it. Subclasses say what the output channels are and how to label them."""
+
+    needs_spatial = True
+    channel_label = "C_out"
+
+    def out_channels(self, node: Node) -> int:
+        return node.in_shape[0]
+
+    def output_shape(self, node: Node):
+        return (self.out_channels(node), *node.geometry.out)
+
+    def axis_maps(self, node: Node):
+        return node.geometry.axis_maps()
+
+    def sliding_geometry(self, node: Node):
+        return node.geometry.sliding()
+
+    def explain_output(self, node: Node) -> list[str]:
+        g = node.geometry
+        suffix = "" if self.channel_label == "C_out" else " (unchanged)"
+        return ([f"{self.channel_label} = {self.out_channels(node)}{suffix}"]
+                + g.output_lines(node.spatial_in, axis_names(len(g.kernel))))
+
+
+class PassThrough:
+    """A probe stand-in that passes values and gradients through unchanged (activations: a
+    pointwise layer cannot change a field, but saturation could zero a gradient)."""
+
+    def forward(self, node, inputs, weights, ctx):
+        return inputs[0].copy(), None
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        return [grad_output.copy()], {}
+
+
+PASS_THROUGH = PassThrough()
+
+
 @dataclass
 class RunContext:
-    """How the executor runs kernels. `probe` is the receptive-field probe mode (verify --rf):
-    layers whose gradient reaches only part of their window (max pooling routes to one argmax,
-    softmax over one channel has a zero gradient) use an averaging stand-in with the same
-    geometry, so gradient support equals the set of inputs the layer reads."""
+    """How the executor runs kernels (created by the executor, which gives the workspace budget
+    from kernels.DEFAULT_MAX_WORKSPACE_BYTES unless told otherwise)."""
 
-    max_workspace_bytes: int = DEFAULT_WORKSPACE_BYTES
-    probe: bool = False
+    max_workspace_bytes: int
     weight_grads: bool = True  # False: backward may skip weight gradients (return {})
     caches: bool = True  # False: no backward will follow, forward may skip its cache
     overwrite_input: bool = False  # True: forward may reuse inputs[0]'s memory for its output
+
+
+def weight_grads(dw, db) -> dict:
+    """{"weight": dw, "bias": db}, without the bias when there is none."""
+    return {"weight": dw} if db is None else {"weight": dw, "bias": db}
 
 
 def register(cls_or_obj):
@@ -222,15 +309,6 @@ def lookup(type_name, loc: Loc | None = None) -> LayerType:
         raise SpecError(f"unknown layer type '{type_name}'"
                         f"{did_you_mean(type_name, [*REGISTRY, *ALIASES])}", loc)
     return REGISTRY[key]
-
-
-def elements(shape) -> int:
-    return prod(shape)
-
-
-def dot(values) -> str:
-    """[64, 112, 112] → '64·112·112' (a product written out for explain)."""
-    return "·".join(str(v) for v in values) or "1"
 
 
 def axis_names(ndim: int) -> tuple[str, ...]:

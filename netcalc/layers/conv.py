@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import prod
 
 from netcalc import window
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, axis_names, dot, register
+from netcalc.formula import C_IN, IN_SPATIAL, OUT_SPATIAL, Dims, Let, Metric, Opt, Ratio, Sym, Tagged, flag
+from netcalc.layers.base import LayerType, Node, Windowed, axis_names, register, weight_grads
 from netcalc.layers.composite import BuiltinBlock, Part
 from netcalc.params import Param
+from netcalc.saved import INPUT
 
 KERNEL = Param("kernel", "dims", aliases=("kernel_size",), minimum=1, doc="window size")
 STRIDE = Param("stride", "dims", 1, minimum=1)
@@ -20,122 +23,120 @@ GROUPS = Param("groups", "int", 1, minimum=1)
 MULTIPLIER = Param("multiplier", "int", 1, aliases=("depth_multiplier",), minimum=1)
 
 
-class Conv(LayerType):
+@dataclass(frozen=True, kw_only=True)
+class ConvGeometry(window.Window):
+    """A conv's window plus its channels (C_in, C_out, groups)."""
+
+    c_in: int
+    c_out: int
+    groups: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransposedGeometry(ConvGeometry):
+    """A transposed conv's geometry; `landings` holds, per axis, (products landing on the real
+    outputs, outputs reached by at least one): the one place the FLOP count's loop runs."""
+
+    output_padding: tuple[int, ...]
+    landings: tuple[tuple[int, int], ...]
+
+
+# ---- the symbols of the conv family's formulas ----
+C_OUT = Sym("C_out", lambda n: n.geometry.c_out)
+G = Sym("g", lambda n: n.geometry.groups)
+K = Dims("Πk", lambda n: n.geometry.kernel)
+HAS_BIAS = flag("bias")
+OUTPUTS = Let("outputs", Dims("Π(output)", lambda n: n.out_shape))
+N = Let("n", Ratio(C_IN, G) * K)  # the dot-product length of one output
+PER_OUTPUT = Let("f", 2 * N - 1 + Opt(HAS_BIAS, 1, "with bias"))
+
+
+def _conv_flops_lines():
+    return ("n = {n.rule} = {n.worked} = {n} terms per output",
+            "per output: {gloss.worked} = {f.worked} = {f}",
+            "× outputs {outputs.worked} = {outputs} → {worked} = {value}")
+
+
+class Conv(Windowed):
     name = "conv"
     summary = "convolution (cross-correlation, PyTorch's Conv1d/2d/3d)"
     params = (OUT, KERNEL, STRIDE, PADDING, DILATION, GROUPS, BIAS)
-    needs_spatial = True
-    params_rule = "C_out·(C_in/g)·Πk (+ C_out bias)"
-    macs_rule = "C_out · Π(out spatial) · (C_in/g) · Πk"
-    flops_rule = "per output a dot product of n = C_in/g·Πk terms: 2n − 1, + 1 with bias"
+    scatters = False  # the transposed conv scatters into its output (workspace_bytes)
+    saved = (INPUT,)  # training: its input, for the weight gradient (depthwise and transposed alike)
+    params_count = Metric(C_OUT * Ratio(C_IN, G) * K + Opt(HAS_BIAS, C_OUT, "bias"))
+    macs_count = Metric(C_OUT * OUT_SPATIAL * Ratio(C_IN, G) * K)
+    # a dot product of n terms: n multiplies + (n − 1) adds, + 1 add for the bias, per output
+    flops_count = Metric(OUTPUTS * PER_OUTPUT, lines=_conv_flops_lines(), n=N, f=PER_OUTPUT, outputs=OUTPUTS,
+                         gloss=Tagged(N, "multiplies") + Tagged(N - 1, "adds") + Opt(HAS_BIAS, Tagged(1, "bias add")))
 
     def channels(self, node: Node) -> tuple[int, int, int]:
-        """(C_in, C_out, groups)."""
+        """(C_in, C_out, groups) from the parameters."""
         return node.in_shape[0], node.params["out"], node.params["groups"]
 
-    def configure(self, node: Node) -> None:
-        p = node.params
+    def checked_channels(self, node: Node) -> dict:
         c_in, c_out, groups = self.channels(node)
         for what, count in (("input channels", c_in), ("output channels", c_out)):
             if count % groups:
                 raise SpecError(f"groups={groups} does not divide the {count} {what}").located(node.param_loc("groups"))
-        node.extra["pads"] = window.resolve_padding(p["padding"], p["kernel"], p["stride"], p["dilation"], self.name)
+        return {"c_in": c_in, "c_out": c_out, "groups": groups}
 
-    def output_shape(self, node: Node):
-        p, pads = node.params, node.extra["pads"]
-        sizes = tuple(window.sliding_output_size(n, k, s, d, pad)
-                      for n, k, s, d, pad in zip(node.spatial_in, p["kernel"], p["stride"], p["dilation"], pads))
-        return (self.channels(node)[1], *sizes)
-
-    def dot_length(self, node: Node) -> int:
-        c_in, _, groups = self.channels(node)
-        return c_in // groups * prod(node.params["kernel"])
-
-    def count_params(self, node: Node) -> int:
-        c_out = self.channels(node)[1]
-        return c_out * self.dot_length(node) + (c_out if node.params["bias"] else 0)
-
-    def count_macs(self, node: Node) -> int:
-        # contract §4: C_out · Π(out spatial) · (C_in/g) · Πk
-        return prod(node.out_shape) * self.dot_length(node)
-
-    def count_flops(self, node: Node) -> int:
-        # n multiplies + (n − 1) adds per output, + 1 add for the bias
-        return prod(node.out_shape) * (2 * self.dot_length(node) - 1 + node.params["bias"])
-
-    def axis_maps(self, node: Node):
+    def configure(self, node: Node) -> ConvGeometry:
         p = node.params
-        return [window.sliding_map(k, s, d, pad[0])
-                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+        return ConvGeometry.resolve(node.spatial_in, p["kernel"], p["stride"], p["dilation"], p["padding"], self.name,
+                                    **self.checked_channels(node))
 
-    def sliding_geometry(self, node: Node):
-        p = node.params
-        return list(zip(p["kernel"], p["stride"], p["dilation"], (pad[0] for pad in node.extra["pads"])))
+    def out_channels(self, node: Node) -> int:
+        return node.geometry.c_out
 
-    def explain(self, node: Node) -> dict[str, list[str]]:
-        p, pads = node.params, node.extra["pads"]
-        c_in, c_out, g = self.channels(node)
-        k, n, bias = p["kernel"], self.dot_length(node), p["bias"]
-        outputs = prod(node.out_shape)
-        lines = [f"C_out = {c_out}"]
-        for axis, size, kk, s, d, pad, o in zip(axis_names(len(k)), node.spatial_in, k, p["stride"],
-                                               p["dilation"], pads, node.spatial_out):
-            lines.append(f"{axis}: " + window.sliding_output_text(size, kk, s, d, pad, o))
-        plus_bias = f" + {c_out}" if bias else ""
-        return {
-            "output": lines,
-            "params": [f"C_out·(C_in/g)·Πk{' + C_out' if bias else ''} = {c_out}·({c_in}/{g})·{dot(k)}{plus_bias}"
-                       f" = {self.count_params(node)}"],
-            "macs": [f"C_out·Π(out spatial)·(C_in/g)·Πk = {c_out}·{dot(node.spatial_out)}·({c_in}/{g})·{dot(k)}"
-                     f" = {self.count_macs(node)}"],
-            "flops": [f"n = (C_in/g)·Πk = ({c_in}/{g})·{dot(k)} = {n} terms per output",
-                      f"per output: {n} multiplies + {n - 1} adds{' + 1 bias add' if bias else ''}"
-                      f" = 2·{n} − 1{' + 1' if bias else ''} = {2 * n - 1 + bias}",
-                      f"× outputs {dot(node.out_shape)} = {outputs} → {outputs}·{2 * n - 1 + bias}"
-                      f" = {self.count_flops(node)}"],
-        }
+    def weight_layout(self, g: ConvGeometry) -> tuple[int, int]:
+        """PyTorch's weight is [first, second/groups, *k]: conv [C_out, C_in/g, *k]."""
+        return g.c_out, g.c_in
 
     def weight_shapes(self, node: Node):
-        c_in, c_out, groups = self.channels(node)
-        shapes = {"weight": (c_out, c_in // groups, *node.params["kernel"])}
+        g = node.geometry
+        first, second = self.weight_layout(g)
+        shapes = {"weight": (first, second // g.groups, *g.kernel)}
         if node.params["bias"]:
-            shapes["bias"] = (c_out,)
+            shapes["bias"] = (g.c_out,)
         return shapes
 
     # ---- executor: im2col + GEMM per group (kernels.conv_*) ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):
-        # a padded copy of the input, one im2col tile of C_in·Πk × out columns, the GEMM result
-        k = prod(node.params["kernel"])
-        padded = node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in)
-        cols = node.in_shape[0] * k * prod(node.spatial_out)
-        return batch * itemsize * (padded + prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
-
-    def _geometry(self, node: Node):
-        p = node.params
-        return p["stride"], p["dilation"], node.extra["pads"], self.channels(node)[2], node.spatial_out
+        # conv: a padded copy of the input, one im2col tile of C_in·Πk × out columns, the GEMM
+        # result; transposed: the scatter's padded output-sized buffer, one tile of C_out·Πk × in
+        # columns
+        padded_side, column_side = ((node.out_shape, node.in_shape) if self.scatters
+                                    else (node.in_shape, node.out_shape))
+        return _window_workspace(node, padded_side[0], padded_side[1:], column_side[1:], batch, itemsize,
+                                 max_workspace, temporaries=1)
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        stride, dilation, pads, groups, out_size = self._geometry(node)
-        y = kernels.conv_forward(inputs[0], weights["weight"], weights.get("bias"), stride, dilation,
-                                 pads, groups, out_size, ctx.max_workspace_bytes)
+        g = node.geometry
+        y = kernels.conv_forward(inputs[0], weights["weight"], weights.get("bias"), g.stride, g.dilation,
+                                 g.pads, g.groups, g.out, ctx.max_workspace_bytes)
         return y, None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        stride, dilation, pads, groups, out_size = self._geometry(node)
+        g = node.geometry
         if not ctx.weight_grads:  # dX only: a conv's data adjoint is the transposed conv
-            return [kernels.conv_transpose_forward(grad_output, weights["weight"], None, stride, dilation, pads,
-                                                   groups, node.spatial_in, ctx.max_workspace_bytes)], {}
-        dx, dw, db = kernels.conv_backward(grad_output, inputs[0], weights["weight"], stride, dilation,
-                                           pads, groups, out_size, "bias" in weights,
-                                           ctx.max_workspace_bytes)
-        grads = {"weight": dw}
-        if db is not None:
-            grads["bias"] = db
-        return [dx], grads
+            return [kernels.conv_transpose_forward(grad_output, weights["weight"], None, g.stride, g.dilation, g.pads,
+                                                   g.groups, node.spatial_in, ctx.max_workspace_bytes)], {}
+        dx, dw, db = kernels.conv_backward(grad_output, inputs[0], weights["weight"], g.stride, g.dilation,
+                                           g.pads, g.groups, g.out, "bias" in weights, ctx.max_workspace_bytes)
+        return [dx], weight_grads(dw, db)
+
+
+def _window_workspace(node, channels, spatial_in, spatial_out, batch, itemsize, max_workspace, temporaries):
+    """A padded copy of the `spatial_in`-sized tensor, `temporaries` output-sized arrays, and one
+    im2col tile of channels·Πk × Π(spatial_out) columns (capped at the workspace budget)."""
+    k = prod(node.geometry.kernel)
+    padded = channels * prod(n + 2 * k for n in spatial_in)
+    cols = channels * k * prod(spatial_out)
+    return batch * itemsize * (padded + temporaries * prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
 
 
 class Depthwise(Conv):
@@ -143,12 +144,27 @@ class Depthwise(Conv):
     aliases = ("dwconv",)
     summary = "depthwise conv: groups = C_in, C_out = C_in × multiplier"
     params = (KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS)
-    params_rule = "C_in·multiplier·Πk (+ C_in·multiplier bias)"
-    macs_rule = "C_out · Π(out spatial) · Πk"
 
     def channels(self, node: Node):
         c_in = node.in_shape[0]
         return c_in, c_in * node.params["multiplier"], c_in
+
+
+def _landed(node) -> int:
+    return prod(landed for landed, _ in node.geometry.landings)
+
+
+def _reached(node) -> int:
+    return prod(reached for _, reached in node.geometry.landings)
+
+
+def _landing_lines(node) -> list[str]:
+    g = node.geometry
+    lines = [f"each output sums the n products landing on it: 2n − 1 when n ≥ 1"
+             f"{', + 1 per output for the bias' if node.params['bias'] else ''}"]
+    for axis, (landed, reached), n_out in zip(axis_names(len(g.kernel)), g.landings, g.out):
+        lines.append(f"{axis}: {landed} kernel taps land on the {n_out} outputs, {reached} of them reached")
+    return lines
 
 
 class ConvTranspose(Conv):
@@ -156,122 +172,81 @@ class ConvTranspose(Conv):
     aliases = ("deconv",)
     summary = "transposed convolution (PyTorch's ConvTranspose1d/2d/3d)"
     params = (OUT, KERNEL, STRIDE, PADDING, Param("output_padding", "dims", 0, minimum=0), DILATION, GROUPS, BIAS)
-    params_rule = "C_in·(C_out/g)·Πk (+ C_out bias)"
-    macs_rule = "C_in · Π(in spatial) · (C_out/g) · Πk — the products actually formed"
-    flops_rule = ("Σ over outputs of (2n − 1) for the n ≥ 1 products landing on it, + 1 per output with bias; "
-                  "products landing in cropped padding count in MACs only")
+    scatters = True
+    params_count = Metric(C_IN * Ratio(C_OUT, G) * K + Opt(HAS_BIAS, C_OUT, "bias"))
+    # contract §4: input-based, the products actually formed
+    macs_count = Metric(C_IN * IN_SPATIAL * Ratio(C_OUT, G) * K,
+                        lines=("{rule} = {worked} = {value} (the products actually formed)",),
+                        note="— the products actually formed")
+    # An output reached by n = (C_in/g)·Π(per-axis landings) products costs 2n − 1. Landings factor
+    # over axes, so Σ over outputs = C_out·(2·(C_in/g)·Π landed − Π reached); products landing in
+    # cropped padding count in MACs only
+    flops_count = Metric(C_OUT * (2 * Ratio(C_IN, G) * Sym("Π landed", _landed) - Sym("Π reached", _reached))
+                         + Opt(HAS_BIAS, Dims("outputs", lambda n: n.out_shape), "with bias"),
+                         lines=(_landing_lines, "{rule} = {worked} = {value}"),
+                         note="(landed: products landing on real outputs, per axis; reached: outputs with ≥ 1)")
 
-    def configure(self, node: Node) -> None:
+    def configure(self, node: Node) -> TransposedGeometry:
         p = node.params
         if p["padding"] == "same":
             raise SpecError("padding 'same' is not defined for conv_transpose (as in PyTorch)").located(
                 node.param_loc("padding"))
-        super().configure(node)
+        channels = self.checked_channels(node)
         for op, s, d in zip(p["output_padding"], p["stride"], p["dilation"]):
             if op >= max(s, d):
                 raise SpecError(f"output_padding {op} must be smaller than stride or dilation "
                                 f"(as in PyTorch)").located(node.param_loc("output_padding"))
-
-    def output_shape(self, node: Node):
-        p, pads = node.params, node.extra["pads"]
-        sizes = tuple(window.transposed_output_size(n, k, s, d, pad, op) for n, k, s, d, pad, op in
-                      zip(node.spatial_in, p["kernel"], p["stride"], p["dilation"], pads, p["output_padding"]))
-        return (p["out"], *sizes)
-
-    def count_params(self, node: Node) -> int:
-        c_in, c_out, groups = self.channels(node)
-        return c_in * (c_out // groups) * prod(node.params["kernel"]) + (c_out if node.params["bias"] else 0)
-
-    def count_macs(self, node: Node) -> int:
-        # contract §4: input-based, C_in · Π(in spatial) · (C_out/g) · Πk
-        c_in, c_out, groups = self.channels(node)
-        return c_in * prod(node.spatial_in) * (c_out // groups) * prod(node.params["kernel"])
-
-    def count_flops(self, node: Node) -> int:
-        # An output reached by n = (C_in/g)·Π(per-axis landings) products costs 2n − 1. Landings
-        # factor over axes, so sum per axis and multiply instead of visiting every output.
-        c_in, c_out, groups = self.channels(node)
-        landed = reached = 1
-        for amap, n_in, n_out in zip(self.axis_maps(node), node.spatial_in, node.spatial_out):
-            counts = window.landing_counts(n_in, n_out, amap)
-            landed *= sum(counts)
-            reached *= sum(1 for c in counts if c)
-        flops = c_out * (2 * (c_in // groups) * landed - reached)
-        return flops + (prod(node.out_shape) if node.params["bias"] else 0)
+        pads = window.resolve_padding(p["padding"], p["kernel"], p["stride"], p["dilation"], self.name)
+        axes = list(zip(node.spatial_in, p["kernel"], p["stride"], p["dilation"], pads, p["output_padding"]))
+        out = tuple(window.transposed_output_size(*axis) for axis in axes)
+        landings = []
+        for (n_in, k, s, d, pad, _), n_out in zip(axes, out):
+            counts = window.landing_counts(n_in, n_out, window.transposed_map(k, s, d, pad[0]))
+            landings.append((sum(counts), sum(1 for c in counts if c)))
+        return TransposedGeometry(kernel=p["kernel"], stride=p["stride"], dilation=p["dilation"], pads=pads, out=out,
+                                  **channels, output_padding=p["output_padding"],
+                                  landings=tuple(landings))
 
     def axis_maps(self, node: Node):
-        p = node.params
-        return [window.transposed_map(k, s, d, pad[0])
-                for k, s, d, pad in zip(p["kernel"], p["stride"], p["dilation"], node.extra["pads"])]
+        g = node.geometry
+        return [window.transposed_map(k, s, d, p) for k, s, d, p in zip(g.kernel, g.stride, g.dilation, g.pads_before)]
 
     def sliding_geometry(self, node: Node):
         return None  # fields form staircases here; see rf.py
 
-    def explain(self, node: Node) -> dict[str, list[str]]:
-        p, pads = node.params, node.extra["pads"]
-        c_in, c_out, g = self.channels(node)
-        k, bias = p["kernel"], p["bias"]
-        lines = [f"C_out = {c_out}", "per axis: (n − 1)·s − (p_before + p_after) + d·(k − 1) + output_padding + 1"]
-        for axis, size, kk, s, d, pad, op, o in zip(axis_names(len(k)), node.spatial_in, k, p["stride"],
-                                                   p["dilation"], pads, p["output_padding"], node.spatial_out):
-            lines.append(f"{axis}: " + window.transposed_output_text(size, kk, s, d, pad, op, o))
-        flops = [f"each output sums the n products landing on it: 2n − 1 when n ≥ 1"
-                 f"{', + 1 per output for the bias' if bias else ''}"]
-        landed = reached = 1
-        for axis, amap, n_in, n_out in zip(axis_names(len(k)), self.axis_maps(node), node.spatial_in, node.spatial_out):
-            counts = window.landing_counts(n_in, n_out, amap)
-            landed, reached = landed * sum(counts), reached * sum(1 for c in counts if c)
-            flops.append(f"{axis}: {sum(counts)} kernel taps land on the {n_out} outputs, "
-                         f"{sum(1 for c in counts if c)} of them reached")
-        flops.append(f"C_out·(2·(C_in/g)·Π landed − Π reached){' + outputs' if bias else ''} = "
-                     f"{c_out}·(2·({c_in}/{g})·{landed} − {reached}){f' + {prod(node.out_shape)}' if bias else ''}"
-                     f" = {self.count_flops(node)}")
-        return {
-            "output": lines,
-            "params": [f"C_in·(C_out/g)·Πk{' + C_out' if bias else ''} = {c_in}·({c_out}/{g})·{dot(k)}"
-                       f"{f' + {c_out}' if bias else ''} = {self.count_params(node)}"],
-            "macs": [f"C_in·Π(in spatial)·(C_out/g)·Πk = {c_in}·{dot(node.spatial_in)}·({c_out}/{g})·{dot(k)}"
-                     f" = {self.count_macs(node)} (the products actually formed)"],
-            "flops": flops,
-        }
+    def explain_output(self, node: Node) -> list[str]:
+        g = node.geometry
+        lines = [f"C_out = {g.c_out}", "per axis: (n − 1)·s − (p_before + p_after) + d·(k − 1) + output_padding + 1"]
+        for axis, size, k, s, d, pad, op in zip(axis_names(len(g.kernel)), node.spatial_in, g.kernel, g.stride,
+                                                g.dilation, g.pads, g.output_padding):
+            lines.append(f"{axis}: " + window.transposed_output_text(size, k, s, d, pad, op))
+        return lines
 
-    def weight_shapes(self, node: Node):
-        c_in, c_out, groups = self.channels(node)
-        shapes = {"weight": (c_in, c_out // groups, *node.params["kernel"])}
-        if node.params["bias"]:
-            shapes["bias"] = (c_out,)
-        return shapes
+    def weight_layout(self, g: ConvGeometry) -> tuple[int, int]:
+        """conv_transpose's weight is [C_in, C_out/g, *k]."""
+        return g.c_in, g.c_out
 
     # ---- executor: col2im scatter (kernels.conv_transpose_*) ----
-    def workspace_bytes(self, node, batch, itemsize, max_workspace):
-        # the scatter: a padded output-sized buffer, one tile of C_out·Πk × in columns
-        k = prod(node.params["kernel"])
-        padded = node.out_shape[0] * prod(n + 2 * k for n in node.spatial_out)
-        cols = node.out_shape[0] * k * prod(node.spatial_in)
-        return batch * itemsize * (padded + prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        stride, dilation, pads, groups, out_size = self._geometry(node)
-        y = kernels.conv_transpose_forward(inputs[0], weights["weight"], weights.get("bias"), stride,
-                                           dilation, pads, groups, out_size, ctx.max_workspace_bytes)
+        g = node.geometry
+        y = kernels.conv_transpose_forward(inputs[0], weights["weight"], weights.get("bias"), g.stride,
+                                           g.dilation, g.pads, g.groups, g.out, ctx.max_workspace_bytes)
         return y, None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        stride, dilation, pads, groups, out_size = self._geometry(node)
+        g = node.geometry
         if not ctx.weight_grads:  # dX only: a transposed conv's data adjoint is the conv
-            return [kernels.conv_forward(grad_output, weights["weight"], None, stride, dilation, pads, groups,
+            return [kernels.conv_forward(grad_output, weights["weight"], None, g.stride, g.dilation, g.pads, g.groups,
                                          node.spatial_in, ctx.max_workspace_bytes)], {}
-        dx, dw, db = kernels.conv_transpose_backward(grad_output, inputs[0], weights["weight"], stride,
-                                                     dilation, pads, groups, out_size, "bias" in weights,
+        dx, dw, db = kernels.conv_transpose_backward(grad_output, inputs[0], weights["weight"], g.stride,
+                                                     g.dilation, g.pads, g.groups, g.out, "bias" in weights,
                                                      ctx.max_workspace_bytes)
-        grads = {"weight": dw}
-        if db is not None:
-            grads["bias"] = db
-        return [dx], grads
+        return [dx], weight_grads(dw, db)
 
 
 # A built-in block: expanded by the spec builder like a `blocks:` instance named after the entry.

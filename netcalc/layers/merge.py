@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from math import prod
-
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, dot, register
+from netcalc.formula import ELEMENTS, NO_FLOPS, Metric, Sym
+from netcalc.layers.base import LayerType, Node, register
+from netcalc.saved import OTHER_INPUTS
 
 
 def _shapes(node: Node) -> str:
@@ -16,6 +16,7 @@ class Merge(LayerType):
     min_inputs = 2
     max_inputs = None
     broadcasts = False
+    saved = ()  # add and concat: their backward needs only sizes
 
     def output_shape(self, node: Node):
         first = node.in_shapes[0]
@@ -30,32 +31,18 @@ class Merge(LayerType):
             out.append(size)
         return tuple(out)
 
-    def count_flops(self, node: Node) -> int:
-        # (inputs − 1) per output element
-        return (len(node.inputs) - 1) * prod(node.out_shape)
+    # (inputs − 1) per output element
+    flops_count = Metric((Sym("inputs", lambda n: len(n.inputs)) - 1) * ELEMENTS)
 
-    @property
-    def flops_rule(self) -> str:
-        return "(inputs − 1) per output element"
+    def explain_output(self, node: Node) -> list[str]:
+        return [f"inputs {_shapes(node)} → {list(node.out_shape)}"]
 
-    def explain(self, node: Node) -> dict[str, list[str]]:
-        out = super().explain(node)
-        out["output"] = [f"inputs {_shapes(node)} → {list(node.out_shape)}"]
-        if self.count_flops(node):
-            out["flops"] = [f"(inputs − 1) per output element = ({len(node.inputs)} − 1)·{dot(node.out_shape)}"
-                            f" = {self.count_flops(node)}"]
-        return out
-
-    # ---- executor: kernels.<name>_forward / <name>_backward on the list of inputs ----
+    # ---- executor: `combine` (forward) and `split` (backward) on the list of inputs ----
     def forward(self, node, inputs, weights, ctx):
-        from netcalc import kernels
-
-        return getattr(kernels, f"{self.name}_forward")(inputs), None
+        return self.combine(inputs), None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
-        from netcalc import kernels
-
-        return getattr(kernels, f"{self.name}_backward")(grad_output, inputs), {}
+        return self.split(grad_output, inputs), {}
 
     def receptive_field(self, node: Node, in_fields):
         from netcalc import rf
@@ -71,10 +58,34 @@ class Merge(LayerType):
         return merged
 
 
+def unbroadcast(grad, shape):
+    """Sum ``grad`` back down to ``shape`` (undo NumPy broadcasting)."""
+    shape = tuple(shape)
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
 @register
 class Add(Merge):
     name = "add"
     summary = "element-wise sum of 2+ inputs of equal shape (residual connections)"
+
+    @staticmethod
+    def combine(xs):
+        """Element-wise sum with broadcasting."""
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    @staticmethod
+    def split(dy, xs):
+        return [unbroadcast(dy, x.shape) for x in xs]
 
 
 @register
@@ -82,19 +93,51 @@ class Mul(Merge):
     name = "mul"
     summary = "element-wise product of 2+ inputs; [C, 1, 1] broadcasts over [C, H, W] (squeeze-excitation)"
     broadcasts = True
+    saved = (OTHER_INPUTS,)  # each factor's gradient needs the others
+
+    @staticmethod
+    def combine(xs):
+        """Element-wise product with broadcasting ([N,C,1,1] x [N,C,H,W] for SE blocks)."""
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+
+    @staticmethod
+    def split(dy, xs):
+        grads = []
+        for i, x in enumerate(xs):
+            # product of the other factors (no division, so zeros are safe)
+            others = dy
+            for j, other in enumerate(xs):
+                if j != i:
+                    others = others * other
+            grads.append(unbroadcast(others, x.shape))
+        return grads
 
 
 @register
 class Concat(Merge):
     name = "concat"
     summary = "joins 2+ inputs on channels (Inception, U-Net skips)"
-    flops_rule = "0"
+    flops_count = NO_FLOPS
+
+    @staticmethod
+    def combine(xs):
+        """Concatenate along the channel axis 1."""
+        import numpy as np
+
+        return np.concatenate(xs, axis=1)
+
+    @staticmethod
+    def split(dy, xs):
+        import numpy as np
+
+        splits = np.cumsum([x.shape[1] for x in xs])[:-1]
+        return [np.ascontiguousarray(part) for part in np.split(dy, splits, axis=1)]
 
     def output_shape(self, node: Node):
         first = node.in_shapes[0]
         if any(len(s) != len(first) or s[1:] != first[1:] for s in node.in_shapes):
             raise SpecError(f"concat needs inputs with equal spatial sizes; got {_shapes(node)}")
         return (sum(s[0] for s in node.in_shapes), *first[1:])
-
-    def count_flops(self, node: Node) -> int:
-        return 0

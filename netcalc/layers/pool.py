@@ -2,101 +2,79 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import prod
 
 from netcalc import window
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, axis_names, dot, register
-from netcalc.layers.conv import DILATION, KERNEL, PADDING
+from netcalc.formula import C, ZERO, Dims, Metric, Mul, Sym
+from netcalc.layers.base import Geometry, LayerType, Node, Windowed, register
+from netcalc.layers.conv import DILATION, KERNEL, PADDING, _window_workspace
 from netcalc.params import Param
+from netcalc.saved import INDICES, INPUT, describe
 
 POOL_STRIDE = Param("stride", "dims", None, minimum=1, doc="defaults to kernel", default_text="kernel")
 CEIL_MODE = Param("ceil_mode", "bool", False)
+NO_POOL_MACS = Metric(ZERO, zero="0 (pooling does no MACs)")
 
 
-class Pool(LayerType):
+class Pool(Windowed):
     """Sliding-window pooling; the shape and receptive field share window.py with conv."""
 
-    needs_spatial = True
-    macs_rule = "0"
-    flops_rule = "Πk per output (whatever the padding or ceil_mode)"
+    channel_label = "C"
+    macs_count = NO_POOL_MACS
+    # contract §4: the seed's k²·H_out·W_out·C, generalised to Πk per output
+    flops_count = Metric(Mul([Dims("Πk", lambda n: n.geometry.kernel), Dims("outputs", lambda n: n.out_shape)],
+                             sep=" · "),
+                         lines=("Πk per output × outputs = {worked} = {value}",),
+                         note="(whatever the padding or ceil_mode)")
 
-    def geometry(self, node: Node):
-        """(kernel, stride, dilation) per axis."""
+    def configure(self, node: Node) -> window.Window:
         p = node.params
-        dilation = p.get("dilation") or (1,) * len(p["kernel"])
-        return p["kernel"], p["stride"] or p["kernel"], dilation
-
-    def configure(self, node: Node) -> None:
-        kernel, stride, dilation = self.geometry(node)
-        pads = window.resolve_padding(node.params["padding"], kernel, stride, dilation, self.name)
+        kernel = p["kernel"]
+        stride, dilation = p["stride"] or kernel, p.get("dilation") or (1,) * len(kernel)
+        pads = window.resolve_padding(p["padding"], kernel, stride, dilation, self.name)
         for k, d, pad in zip(kernel, dilation, pads):
             # PyTorch rejects windows that could lie wholly in padding
             if max(pad) > window.effective_kernel(k, d) // 2:
                 raise SpecError(f"padding {max(pad)} is more than half the window "
                                 f"({window.effective_kernel(k, d)}); PyTorch rejects this").located(
                     node.param_loc("padding"))
-        node.extra["pads"] = pads
-
-    def output_shape(self, node: Node):
-        kernel, stride, dilation = self.geometry(node)
-        sizes = tuple(window.sliding_output_size(n, k, s, d, pad, node.params["ceil_mode"])
-                      for n, k, s, d, pad in zip(node.spatial_in, kernel, stride, dilation, node.extra["pads"]))
-        return (node.in_shape[0], *sizes)
-
-    def count_flops(self, node: Node) -> int:
-        # contract §4: the seed's k²·H_out·W_out·C, generalised to Πk per output
-        return prod(node.out_shape) * prod(node.params["kernel"])
-
-    def sliding_geometry(self, node: Node):
-        return list(zip(*self.geometry(node), (pad[0] for pad in node.extra["pads"])))
-
-    def explain(self, node: Node) -> dict[str, list[str]]:
-        kernel, stride, dilation = self.geometry(node)
-        ceil_mode = node.params["ceil_mode"]
-        lines = [f"C = {node.in_shape[0]} (unchanged)"]
-        for axis, n, k, s, d, pad, o in zip(axis_names(len(kernel)), node.spatial_in, kernel, stride, dilation,
-                                            node.extra["pads"], node.spatial_out):
-            lines.append(f"{axis}: " + window.sliding_output_text(n, k, s, d, pad, o, ceil_mode))
-        return {"output": lines, "params": ["0 (nothing learnable)"], "macs": ["0 (pooling does no MACs)"],
-                "flops": [f"Πk per output × outputs = {dot(kernel)} · {dot(node.out_shape)} = {self.count_flops(node)}"]}
-
-    def axis_maps(self, node: Node):
-        kernel, stride, dilation = self.geometry(node)
-        return [window.sliding_map(k, s, d, pad[0])
-                for k, s, d, pad in zip(kernel, stride, dilation, node.extra["pads"])]
+        return window.Window.resolve(node.spatial_in, kernel, stride, dilation, pads, self.name, p["ceil_mode"])
 
     # ---- executor ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):
         # a padded copy of the input (pooling loops over kernel offsets: no im2col), output-sized
         # temporaries, and max pooling's int64 argmax; the probe's uniform conv adds one im2col tile
-        k = prod(node.params["kernel"])
-        padded = node.in_shape[0] * prod(n + 2 * k for n in node.spatial_in)
-        cols = node.in_shape[0] * k * prod(node.spatial_out)
-        return batch * itemsize * (padded + 3 * prod(node.out_shape)) + min(batch * itemsize * cols, max_workspace)
+        return _window_workspace(node, node.in_shape[0], node.spatial_in, node.spatial_out, batch, itemsize,
+                                 max_workspace, temporaries=3)
 
-    def _probe_weights(self, node: Node, x):
-        """A uniform depthwise kernel with the pool's window: every tap gets gradient (probe mode)."""
+
+class UniformWindow:
+    """Probe stand-in for max pooling: a uniform depthwise conv over the same window, so every
+    tap the max reads gets gradient (max would route it to one argmax)."""
+
+    @staticmethod
+    def _weights(node: Node, x):
         import numpy as np
 
-        kernel = self.geometry(node)[0]
+        kernel = node.geometry.kernel
         return np.full((x.shape[1], 1, *kernel), 1.0 / prod(kernel), dtype=x.dtype)
 
-    def _probe_forward(self, node, x, ctx):
+    def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        _, stride, dilation = self.geometry(node)
-        return kernels.conv_forward(x, self._probe_weights(node, x), None, stride, dilation,
-                                    node.extra["pads"], x.shape[1], node.spatial_out, ctx.max_workspace_bytes)
+        x, g = inputs[0], node.geometry
+        return kernels.conv_forward(x, self._weights(node, x), None, g.stride, g.dilation, g.pads, x.shape[1],
+                                    g.out, ctx.max_workspace_bytes), None
 
-    def _probe_backward(self, node, x, dy, ctx):
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        _, stride, dilation = self.geometry(node)
+        x, g = inputs[0], node.geometry
         # dX of the uniform depthwise conv: its data adjoint, the transposed conv
-        return kernels.conv_transpose_forward(dy, self._probe_weights(node, x), None, stride, dilation,
-                                              node.extra["pads"], x.shape[1], node.spatial_in,
-                                              ctx.max_workspace_bytes)
+        return [kernels.conv_transpose_forward(grad_output, self._weights(node, x), None, g.stride, g.dilation,
+                                               g.pads, x.shape[1], node.spatial_in, ctx.max_workspace_bytes)], {}
 
 
 @register
@@ -104,21 +82,19 @@ class MaxPool(Pool):
     name = "maxpool"
     summary = "max pooling (PyTorch's MaxPool1d/2d/3d)"
     params = (KERNEL, POOL_STRIDE, PADDING, DILATION, CEIL_MODE)
+    probe = UniformWindow()
+    saved = (INPUT, INDICES)  # training: its input and the argmax of every output (int64)
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        if ctx.probe:  # max routes the gradient to one argmax; probe the whole window instead
-            return self._probe_forward(node, inputs[0], ctx), None
-        kernel, stride, dilation = self.geometry(node)
-        return kernels.max_pool_forward(inputs[0], kernel, stride, dilation, node.extra["pads"],
-                                        node.spatial_out, with_argmax=ctx.caches)
+        g = node.geometry
+        return kernels.max_pool_forward(inputs[0], g.kernel, g.stride, g.dilation, g.pads, g.out,
+                                        with_argmax=ctx.caches)
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        if ctx.probe:
-            return [self._probe_backward(node, inputs[0], grad_output, ctx)], {}
         return [kernels.max_pool_backward(grad_output, cache, inputs[0].shape)], {}
 
 
@@ -127,116 +103,164 @@ class AvgPool(Pool):
     name = "avgpool"
     summary = "average pooling (PyTorch's AvgPool1d/2d/3d)"
     params = (KERNEL, POOL_STRIDE, PADDING, CEIL_MODE, Param("count_include_pad", "bool", True))
+    saved = (INPUT,)
 
     def forward(self, node, inputs, weights, ctx):
         from netcalc import kernels
 
-        kernel, stride, _ = self.geometry(node)
-        return kernels.avg_pool_forward(inputs[0], kernel, stride, node.extra["pads"], node.spatial_out,
+        g = node.geometry
+        return kernels.avg_pool_forward(inputs[0], g.kernel, g.stride, g.pads, g.out,
                                         node.params["count_include_pad"]), None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        kernel, stride, _ = self.geometry(node)
-        return [kernels.avg_pool_backward(grad_output, inputs[0].shape, kernel, stride, node.extra["pads"],
-                                          node.spatial_out, node.params["count_include_pad"])], {}
+        g = node.geometry
+        return [kernels.avg_pool_backward(grad_output, inputs[0].shape, g.kernel, g.stride, g.pads, g.out,
+                                          node.params["count_include_pad"])], {}
+
+
+@dataclass(frozen=True)
+class Bins(Geometry):
+    """Adaptive pooling's output size per spatial axis (PyTorch's bins follow from it)."""
+
+    out: tuple[int, ...]
+
+
+def bin_sums(spatial_in, spatial_out) -> tuple[int, ...]:
+    """Per axis, Σ over outputs of their bin's size; bins are products of per-axis intervals."""
+    return tuple(sum(end - start for start, end in (window.adaptive_bin(o, n, m) for o in range(m)))
+                 for n, m in zip(spatial_in, spatial_out))
+
+
+class AdaptiveKernel:
+    """Adaptive pooling's kernels in one mode; the average one is also max's probe stand-in
+    (every element of a bin gets gradient)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.adaptive_pool_forward(inputs[0], node.spatial_out, self.mode)
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return [kernels.adaptive_pool_backward(grad_output, inputs[0], node.spatial_out, self.mode, cache)], {}
+
+
+AVERAGE_BINS, MAX_BINS = AdaptiveKernel("avg"), AdaptiveKernel("max")
 
 
 class AdaptivePool(LayerType):
     """Pooling into PyTorch's adaptive bins [⌊o·n/m⌋, ⌈(o+1)·n/m⌉) per axis."""
 
     needs_spatial = True
-    flops_rule = "the size of each output's actual bin, summed over outputs"
+    field_spans_input = True  # bins cover the input whatever its size
+    pooling = AVERAGE_BINS  # the generated max types set MAX_BINS, probed as AVERAGE_BINS
+    flops_count = Metric(Mul([C, Dims("Π(per axis: Σ bin sizes)", lambda n: bin_sums(n.spatial_in, n.spatial_out))],
+                             rule_sep=" · "),
+                         note="(the size of each output's actual bin, summed over outputs)")
 
     def target(self, node: Node) -> tuple[int, ...]:
         return node.params["out"]
 
-    def output_shape(self, node: Node):
-        return (node.in_shape[0], *self.target(node))
-
-    def count_flops(self, node: Node) -> int:
-        return node.in_shape[0] * bin_elements(node.spatial_in, self.target(node))
-
-    def axis_maps(self, node: Node):
-        return [window.adaptive_map(n, m) for n, m in zip(node.spatial_in, self.target(node))]
+    # training: max keeps its input and int64 indices; avg its input, except that PyTorch takes a
+    # mean when every output size is 1, and a mean keeps only sizes
+    def saved_for_backward(self, node: Node):
+        if self.pooling is MAX_BINS:
+            return (INPUT, INDICES)
+        return () if all(s == 1 for s in node.out_shape[1:]) else (INPUT,)
 
     @property
-    def mode(self) -> str:
-        return "max" if "max" in self.name else "avg"
+    def saved_rule(self) -> str:
+        if self.pooling is MAX_BINS:
+            return describe((INPUT, INDICES))
+        return "its input; nothing when every output size is 1 (a mean)"
+
+    def configure(self, node: Node) -> Bins:
+        return Bins(tuple(self.target(node)))
+
+    def output_shape(self, node: Node):
+        return (node.in_shape[0], *node.geometry.out)
+
+    def axis_maps(self, node: Node):
+        return [window.adaptive_map(n, m) for n, m in zip(node.spatial_in, node.geometry.out)]
 
     def forward(self, node, inputs, weights, ctx):
-        from netcalc import kernels
-
-        mode = "avg" if ctx.probe else self.mode  # probe: every bin element gets gradient
-        return kernels.adaptive_pool_forward(inputs[0], node.spatial_out, mode)
+        return self.pooling.forward(node, inputs, weights, ctx)
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
-        from netcalc import kernels
+        return self.pooling.backward(node, inputs, output, grad_output, weights, cache, ctx)
 
-        mode = "avg" if ctx.probe else self.mode
-        return [kernels.adaptive_pool_backward(grad_output, inputs[0], node.spatial_out, mode, cache)], {}
-
-    def explain(self, node: Node) -> dict[str, list[str]]:
-        out = super().explain(node)
-        target = self.target(node)
-        out["output"] = [f"C = {node.in_shape[0]} (unchanged); spatial {list(target)} by definition; output o of an "
-                         f"axis of n inputs reads the bin [⌊o·n/m⌋, ⌈(o+1)·n/m⌉)"]
-        sums = [sum(e - b for b, e in (window.adaptive_bin(o, n, m) for o in range(m)))
-                for n, m in zip(node.spatial_in, target)]
-        out["flops"] = [f"C · Π(per axis: Σ bin sizes) = {node.in_shape[0]}·{dot(sums)} = {self.count_flops(node)}"]
-        return out
-
-
-def bin_elements(spatial_in, spatial_out) -> int:
-    """Σ over outputs of their bin's size; bins are products of per-axis intervals."""
-    total = 1
-    for n, m in zip(spatial_in, spatial_out):
-        total *= sum(end - start for start, end in (window.adaptive_bin(o, n, m) for o in range(m)))
-    return total
+    def explain_output(self, node: Node) -> list[str]:
+        return [f"C = {node.in_shape[0]} (unchanged); spatial {list(node.geometry.out)} by definition; output o "
+                f"of an axis of n inputs reads the bin [⌊o·n/m⌋, ⌈(o+1)·n/m⌉)"]
 
 
 class GlobalPool(AdaptivePool):
-    flops_rule = "one per input element"
-
     def target(self, node: Node):
         return (1,) * len(node.spatial_in)
+
+    @property
+    def saved_rule(self) -> str:
+        return describe((INPUT, INDICES)) if self.pooling is MAX_BINS else "nothing (a mean keeps only sizes)"
 
 
 ADAPTIVE_OUT = Param("out", "dims", aliases=("output_size",), minimum=1, doc="output size per spatial dim")
 
-for _mode in ("avg", "max"):
+for _mode, _kernel, _probe in (("avg", AVERAGE_BINS, None), ("max", MAX_BINS, AVERAGE_BINS)):
     register(type(f"Global{_mode.title()}Pool", (GlobalPool,), {
-        "name": f"global_{_mode}pool", "summary": f"global {_mode} pooling → [C, 1, …]"}))
+        "name": f"global_{_mode}pool", "summary": f"global {_mode} pooling → [C, 1, …]",
+        "pooling": _kernel, "probe": _probe}))
     register(type(f"Adaptive{_mode.title()}Pool", (AdaptivePool,), {
-        "name": f"adaptive_{_mode}pool", "params": (ADAPTIVE_OUT,),
+        "name": f"adaptive_{_mode}pool", "params": (ADAPTIVE_OUT,), "pooling": _kernel, "probe": _probe,
         "summary": f"adaptive {_mode} pooling (PyTorch's AdaptiveAvg/MaxPool)"}))
 
 
+def _spp_flops(node: Node) -> int:
+    ndim = len(node.spatial_in)
+    return sum(node.in_shape[0] * prod(bin_sums(node.spatial_in, (n,) * ndim)) for n in node.params["levels"])
+
+
+class SppKernel:
+    """SPP's kernels; `mode` None: the spec's mode, else this one (the probe: "avg")."""
+
+    def __init__(self, mode: str | None = None):
+        self.mode = mode
+
+    def forward(self, node, inputs, weights, ctx):
+        from netcalc import kernels
+
+        return kernels.spp_forward(inputs[0], node.params["levels"], self.mode or node.params["mode"])
+
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+        from netcalc import kernels
+
+        return [kernels.spp_backward(grad_output, inputs[0], node.params["levels"], self.mode or node.params["mode"],
+                                     cache)], {}
+
+
 @register
-class SPP(LayerType):
+class SPP(SppKernel, LayerType):
     name = "spp"
     summary = "spatial pyramid pooling: adaptive bins per level, flattened channel-first, concatenated"
     params = (Param("levels", "levels", doc="e.g. [1, 2, 4]"), Param("mode", "choice", "max", choices=("max", "avg")))
     needs_spatial = True
-    flops_rule = "the size of each output's actual bin, summed over outputs (all levels)"
+    probe = SppKernel("avg")
+    saved_rule = ("max: its input and int64 indices the size of its output; avg: its input (nothing when "
+                  "every level is 1)")
+    flops_count = Metric(Sym("Σ over levels of C·Π(per axis: Σ bin sizes)", _spp_flops), lines=("{rule} = {value}",),
+                         note="(the size of each output's actual bin, summed over outputs)")
 
     def output_shape(self, node: Node):
         ndim = len(node.spatial_in)
         return (node.in_shape[0] * sum(n ** ndim for n in node.params["levels"]),)
 
-    def forward(self, node, inputs, weights, ctx):
-        from netcalc import kernels
-
-        mode = "avg" if ctx.probe else node.params["mode"]
-        return kernels.spp_forward(inputs[0], node.params["levels"], mode)
-
-    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
-        from netcalc import kernels
-
-        mode = "avg" if ctx.probe else node.params["mode"]
-        return [kernels.spp_backward(grad_output, inputs[0], node.params["levels"], mode, cache)], {}
-
-    def count_flops(self, node: Node) -> int:
-        ndim = len(node.spatial_in)
-        return sum(node.in_shape[0] * bin_elements(node.spatial_in, (n,) * ndim) for n in node.params["levels"])
+    def saved_for_backward(self, node: Node):
+        # one adaptive pooling per level, as PyTorch computes it (a level of 1 in avg mode is a mean)
+        if node.params["mode"] == "max":
+            return (INPUT, INDICES)
+        return () if all(level == 1 for level in node.params["levels"]) else (INPUT,)

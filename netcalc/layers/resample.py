@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
-from math import floor, prod
+from math import floor
 
 from netcalc import window
 from netcalc.errors import SpecError
-from netcalc.layers.base import LayerType, Node, axis_names, dot, register
+from netcalc.formula import ELEMENTS, ZERO, Case, Metric, Sym
+from netcalc.layers.base import Geometry, LayerType, Node, axis_names, register
 from netcalc.params import Param
+
+
+@dataclass(frozen=True)
+class Resize(Geometry):
+    """Output sizes and, per axis, the input step per output step (1/scale when a scale is
+    given — PyTorch uses the scale itself — else in/out)."""
+
+    out: tuple[int, ...]
+    ratios: tuple[Fraction, ...]
+    scale: tuple[float, ...] | None  # the kernels' scale (None: resize to `out`)
 
 
 @register
@@ -19,73 +31,127 @@ class Upsample(LayerType):
               Param("size", "dims", None, minimum=1),
               Param("mode", "choice", "nearest", choices=("nearest", "linear")))
     needs_spatial = True
-    flops_rule = "nearest 0; linear 2^(d+1) − 1 per output element"
+    saved = ()  # nearest and linear alike: PyTorch's backward needs only sizes
+    # linear: per output 2^d weighted terms → 2^d multiplies + 2^d − 1 adds
+    flops_count = Metric(Case(lambda n: n.params["mode"], nearest=ZERO,
+                              linear=Sym("(2^(d+1) − 1)", lambda n: 2 ** (len(n.spatial_out) + 1) - 1) * ELEMENTS))
 
-    def configure(self, node: Node) -> None:
+    def configure(self, node: Node) -> Resize:
         p = node.params
         if (p["scale"] is None) == (p["size"] is None):
             raise SpecError("upsample needs exactly one of 'scale' or 'size'").located(node.loc)
-
-    def output_shape(self, node: Node):
-        p = node.params
         if p["size"] is not None:
-            return (node.in_shape[0], *p["size"])
-        sizes = tuple(floor(n * s) for n, s in zip(node.spatial_in, p["scale"]))  # PyTorch floors n·scale
-        if min(sizes) < 1:
+            out = tuple(p["size"])
+            return Resize(out, tuple(Fraction(n, m) for n, m in zip(node.spatial_in, out)), None)
+        out = tuple(floor(n * s) for n, s in zip(node.spatial_in, p["scale"]))  # PyTorch floors n·scale
+        if min(out) < 1:
             raise SpecError(f"scale {[str(s) for s in p['scale']]} shrinks the input "
                             f"{list(node.spatial_in)} to nothing").located(node.param_loc("scale"))
-        return (node.in_shape[0], *sizes)
+        return Resize(out, tuple(1 / s for s in p["scale"]), tuple(float(s) for s in p["scale"]))
 
-    def ratios(self, node: Node) -> list[Fraction]:
-        """Input step per output step: 1/scale when a scale is given (PyTorch uses the scale
-        itself), else in/out."""
-        if node.params["scale"] is not None:
-            return [1 / s for s in node.params["scale"]]
-        return [Fraction(n, m) for n, m in zip(node.spatial_in, node.spatial_out)]
-
-    def count_flops(self, node: Node) -> int:
-        if node.params["mode"] == "nearest":
-            return 0
-        # per output: 2^d weighted terms → 2^d multiplies + 2^d − 1 adds
-        return (2 ** (len(node.spatial_out) + 1) - 1) * prod(node.out_shape)
+    def output_shape(self, node: Node):
+        return (node.in_shape[0], *node.geometry.out)
 
     def axis_maps(self, node: Node):
         maps = []
-        for ratio, n_in in zip(self.ratios(node), node.spatial_in):
+        for ratio, n_in in zip(node.geometry.ratios, node.spatial_in):
             # PyTorch clamps the second tap at the edge, so from a single pixel linear
             # interpolation reads only that pixel, exactly like nearest
             linear = node.params["mode"] == "linear" and n_in > 1
             maps.append(window.linear_map(ratio) if linear else window.nearest_map(ratio))
         return maps
 
-    def explain(self, node: Node) -> dict[str, list[str]]:
-        out = super().explain(node)
+    def explain_output(self, node: Node) -> list[str]:
         p = node.params
         if p["size"] is not None:
-            out["output"] = [f"C = {node.in_shape[0]} (unchanged); spatial size {list(p['size'])} as given"]
-        else:
-            out["output"] = [f"C = {node.in_shape[0]} (unchanged)"] + [
-                f"{axis}: ⌊n·scale⌋ = ⌊{n}·{s}⌋ = {o}"
-                for axis, n, s, o in zip(axis_names(len(node.spatial_in)), node.spatial_in, p["scale"], node.spatial_out)]
-        if p["mode"] == "nearest":
-            out["flops"] = ["0 (nearest copies values)"]
-        else:
-            d = len(node.spatial_out)
-            out["flops"] = [f"(2^(d+1) − 1) per output = (2^{d + 1} − 1)·{dot(node.out_shape)} = {self.count_flops(node)}"]
-        return out
+            return [f"C = {node.in_shape[0]} (unchanged); spatial size {list(p['size'])} as given"]
+        return [f"C = {node.in_shape[0]} (unchanged)"] + [
+            f"{axis}: ⌊n·scale⌋ = ⌊{n}·{s}⌋ = {o}"
+            for axis, n, s, o in zip(axis_names(len(node.spatial_in)), node.spatial_in, p["scale"], node.spatial_out)]
 
     # ---- executor: separable nearest / linear resize to node.out_shape ----
     def _scale(self, node: Node):
-        scale = node.params["scale"]
-        return None if scale is None else tuple(float(s) for s in scale)
+        return node.geometry.scale
 
     def forward(self, node, inputs, weights, ctx):
-        from netcalc import kernels
-
-        return kernels.upsample_forward(inputs[0], node.spatial_out, node.params["mode"], self._scale(node)), None
+        return upsample_forward(inputs[0], node.spatial_out, node.params["mode"], self._scale(node)), None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
-        from netcalc import kernels
+        return [upsample_backward(grad_output, inputs[0].shape, node.spatial_out, node.params["mode"],
+                                  self._scale(node))], {}
 
-        return [kernels.upsample_backward(grad_output, inputs[0].shape, node.spatial_out, node.params["mode"],
-                                          self._scale(node))], {}
+
+# ---- the kernels: per axis a plan of source indices and weights, applied separably ----
+
+def _upsample_axis_plan(n_in, n_out, mode, scale):
+    """Per-dim source indices (i0, i1) and weight lam of the i1 sample."""
+    import numpy as np
+
+    o = np.arange(n_out)
+    if mode == "nearest":
+        if scale is not None:
+            src = np.floor(o / float(scale)).astype(np.int64)
+        else:
+            src = (o * n_in) // n_out  # PyTorch's legacy nearest
+        src = np.minimum(src, n_in - 1)
+        return src, src, np.zeros(n_out)
+    if mode != "linear":
+        raise ValueError(f"unknown upsample mode {mode!r}")
+    ratio = 1.0 / float(scale) if scale is not None else n_in / n_out
+    src = np.maximum((o + 0.5) * ratio - 0.5, 0.0)  # align_corners=False
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, src - i0
+
+
+def _scales(scale, nd):
+    import numpy as np
+
+    if scale is None:
+        return (None,) * nd
+    if isinstance(scale, (int, float, np.integer, np.floating)):
+        return (float(scale),) * nd
+    return tuple(None if s is None else float(s) for s in scale)
+
+
+def upsample_forward(x, out_size, mode, scale=None):
+    """'nearest' or 'linear' (bi/tri-linear, align_corners=False) resize, separable over dims."""
+    import numpy as np
+
+    from netcalc.kernels import _as_tuple, _broadcast_axis
+
+    nd = x.ndim - 2
+    out_size = _as_tuple(out_size, nd)
+    y = x
+    for axis, (n, o, sc) in enumerate(zip(x.shape[2:], out_size, _scales(scale, nd))):
+        i0, i1, lam = _upsample_axis_plan(n, o, mode, sc)
+        first = np.take(y, i0, axis=2 + axis)
+        if mode == "nearest":
+            y = first
+            continue
+        weight = _broadcast_axis(lam.astype(x.dtype), 2 + axis, y.ndim)
+        y = first + (np.take(y, i1, axis=2 + axis) - first) * weight
+    return np.ascontiguousarray(y)
+
+
+def upsample_backward(dy, x_shape, out_size, mode, scale=None):
+    """Adjoint of :func:`upsample_forward`: scatter-add through the same plan."""
+    import numpy as np
+
+    from netcalc.kernels import _as_tuple
+
+    nd = len(x_shape) - 2
+    out_size = _as_tuple(out_size, nd)
+    dx = dy
+    for axis, (n, o, sc) in enumerate(zip(x_shape[2:], out_size, _scales(scale, nd))):
+        i0, i1, lam = _upsample_axis_plan(n, o, mode, sc)
+        moved = np.moveaxis(dx, 2 + axis, 0)
+        acc = np.zeros((n,) + moved.shape[1:], dtype=dy.dtype)
+        if mode == "nearest":
+            np.add.at(acc, i0, moved)
+        else:
+            weight = lam.astype(dy.dtype).reshape((-1,) + (1,) * (moved.ndim - 1))
+            np.add.at(acc, i0, moved * (1 - weight))
+            np.add.at(acc, i1, moved * weight)
+        dx = np.moveaxis(acc, 0, 2 + axis)
+    return np.ascontiguousarray(dx)
