@@ -57,6 +57,36 @@ def format_option(*choices: str, default: str = "table"):
                         help="Output format: a rich table for people, the rest for scripts.")
 
 
+def _parse_input_shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not 1 <= len(shape) <= 4 or min(shape) < 1:
+        raise UserError(f"--input-shape {value!r}: expected 1 to 4 positive integers, channels first, e.g. 3,224,224")
+    return shape
+
+
+def input_shape_option(command):
+    """`--input-shape C,H,W` for an ONNX model whose input dims are symbolic (netcalc.loading)."""
+
+    @click.option("--input-shape", "input_shape", default=None, metavar="C,H,W", callback=_parse_input_shape,
+                  help="For an ONNX model with symbolic input dims: the input size without the batch.")
+    @functools.wraps(command)
+    def wrapper(*args, input_shape=None, **kwargs):
+        from netcalc.loading import INPUT_SHAPE
+
+        token = INPUT_SHAPE.set(input_shape)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            INPUT_SHAPE.reset(token)
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netcalc")
 def cli():
@@ -66,6 +96,7 @@ def cli():
 @cli.command()
 @click.argument("spec")
 @format_option("table", "json", "csv", "markdown")
+@input_shape_option
 @reports_errors
 def analyze(spec, fmt):
     """Per-layer output shape, params, MACs, FLOPs and receptive field, with totals."""
@@ -174,6 +205,7 @@ def _progress(total: int, description: str):
 @format_option("table", "json")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input and weights.")
+@input_shape_option
 @reports_errors
 def verify(spec, batch, check_rf, fmt, max_memory, seed):
     """Run the NumPy reference executor and check every layer's real output shape (and, with
@@ -201,6 +233,7 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
 @cli.command()
 @click.argument("spec")
 @click.option("--layer", "layer_name", metavar="NAME", help="Explain only this layer (full dotted name).")
+@input_shape_option
 @reports_errors
 def explain(spec, layer_name):
     """The worked formulas behind every number: output size (with the floor/ceil), params, MACs,
@@ -262,6 +295,7 @@ def layers(fmt):
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights (without --weights).")
+@input_shape_option
 @reports_errors
 def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     """Run the reference executor on a given input (and weights); save every layer's output under
@@ -270,9 +304,9 @@ def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
 
     from netcalc.executor import Executor, check_memory
     from netcalc.graph import build_graph
-    from netcalc.spec import load_spec
+    from netcalc.loading import load_network
 
-    graph = build_graph(load_spec(spec))
+    graph = build_graph(load_network(spec))
     try:
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -289,6 +323,8 @@ def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     if x.ndim != len(graph.input_shape) + 1 or tuple(x.shape[1:]) != tuple(graph.input_shape):
         raise UserError(f"{input_path}: input has shape {list(x.shape)}, expected "
                         f"[N, {', '.join(map(str, graph.input_shape))}] (the batch dim first)")
+    if weights is None and graph.spec.weights is not None:  # an ONNX model runs with its initializers
+        weights = graph.spec.weights()
     itemsize = np.dtype(dtype).itemsize
     check_memory(graph, x.shape[0], itemsize, _memory_limit(max_memory), keep_all=True)
     executor = Executor(graph, weights, dtype=dtype, seed=seed)  # validates given weights
@@ -299,6 +335,59 @@ def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     except OSError as exc:
         raise UserError(f"{save_path}: cannot save the outputs: {exc}") from None
     click.echo(f"saved {len(result.outputs)} layer outputs to {save_path}")
+
+
+# ---- ONNX interchange (contract §8): import and export; logic in netcalc/onnx ----------------------
+@cli.command("import")
+@click.argument("model", metavar="MODEL.onnx")
+@click.option("-o", "--output", "out_path", default=None, metavar="SPEC.yaml", help="Write the spec here (default: stdout).")
+@click.option("--weights-out", default=None, metavar="W.npz", help="Also save the initializers in run's weight layout.")
+@input_shape_option
+@reports_errors
+def import_(model, out_path, weights_out):
+    """Read an ONNX model and write the equivalent spec (and its weights)."""
+    from netcalc.onnx.importer import opset_of, spec_text
+    from netcalc.onnx.reader import load_onnx
+    from netcalc.loading import INPUT_SHAPE
+
+    spec = load_onnx(model, INPUT_SHAPE.get())
+    text = spec_text(spec, os.path.basename(model), opset_of(model))
+    if weights_out is not None:
+        import numpy as np
+
+        try:
+            np.savez(weights_out, **spec.weights())
+        except OSError as exc:
+            raise UserError(f"{weights_out}: cannot save the weights: {exc.strerror or exc}") from None
+    if out_path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(out_path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UserError(f"{out_path}: cannot write the spec: {exc.strerror or exc}") from None
+    click.echo(f"wrote {len(spec.layers)} layers to {out_path}", err=True)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-o", "--output", "out_path", default=None, metavar="MODEL.onnx",
+              help="Where to write the model (default: the spec's name with .onnx).")
+@click.option("--weights", "weights_path", default=None, metavar="W.npz",
+              help="Weights in PyTorch names and layouts (default: seeded random).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset to write (13 to 21).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@reports_errors
+def export(spec, out_path, weights_path, opset, seed):
+    """Write the spec as an ONNX model that onnxruntime runs: one named node per layer."""
+    from netcalc.onnx import require_onnx
+    from netcalc.onnx.export import export_file
+
+    require_onnx(spec)
+    out_path = out_path or os.path.splitext(os.path.basename(spec))[0] + ".onnx"
+    size, layers = export_file(spec, out_path, weights_path, opset, seed)
+    click.echo(f"wrote {layers} layers ({size:,} bytes) to {out_path}", err=True)
 
 
 def main():

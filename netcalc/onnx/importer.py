@@ -1,0 +1,33 @@
+"""A read ONNX model written back as a YAML spec (`netcalc import`) and its weights (.npz)."""
+
+from __future__ import annotations
+
+import yaml
+
+
+def _flow(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+
+
+def spec_text(spec, source: str, opset: int | None = None) -> str:
+    """The spec as YAML: one flow-style line per layer, `from` only where a layer does not read the
+    one above it; names with dots (module paths) need the top-level `dotted_names: true`."""
+    lines = [f"# imported by netcalc from {source}" + (f" (ONNX opset {opset})" if opset else ""),
+             f"name: {_flow(spec.name)}", f"input: {_flow(list(spec.input_shape))}"]
+    if any("." in decl.name for decl in spec.layers):
+        lines.append("dotted_names: true   # layer names are the model's module paths")
+    lines.append("layers:")
+    previous = "input"
+    for decl in spec.layers:
+        entry = {decl.type_name: dict(decl.raw) if decl.raw else None, "name": decl.name}
+        if decl.inputs != [previous]:
+            entry["from"] = decl.inputs[0] if len(decl.inputs) == 1 else list(decl.inputs)
+        lines.append(f"  - {_flow(entry)}")
+        previous = decl.name
+    return "\n".join(lines) + "\n"
+
+
+def opset_of(path) -> int | None:
+    from netcalc.onnx.modelfile import opset_version, read_model
+
+    return opset_version(read_model(path), str(path))
