@@ -59,13 +59,13 @@ def assert_close(got, want, rtol=1e-4, what=""):
 
 
 def layer_rows(analysis, with_names=True) -> list:
-    """Each layer's report row (§3), without the `from` names (and the name unless asked)."""
+    """Each layer's report row (§3); without_names drops `name` and `from`."""
     rows = []
     for row in report.to_dict(analysis)["layers"]:
         row = dict(row)
-        row.pop("from", None)
         if not with_names:
             row.pop("name")
+            row.pop("from")
         rows.append(row)
     return rows
 
