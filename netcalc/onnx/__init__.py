@@ -14,6 +14,8 @@ imports it, and this package is imported only by the commands that read or write
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from netcalc.errors import Loc, SpecError
 
 INSTALL_HINT = "ONNX support needs the onnx package: pip install 'netcalc[onnx]'"
@@ -24,5 +26,19 @@ def require_onnx(path: str = "<onnx>"):
     try:
         import onnx
     except ImportError:
-        raise SpecError(INSTALL_HINT, Loc(str(path), 1, 1)) from None
+        raise SpecError(INSTALL_HINT, file_loc(path)) from None
     return onnx
+
+
+@dataclass(frozen=True)
+class NodeLoc(Loc):
+    """Where an ONNX problem is: the file, and the node (its name and op type) when there is one."""
+
+    node: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.node}" if self.node else self.file
+
+
+def file_loc(path) -> NodeLoc:
+    return NodeLoc(str(path), 0, 0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from netcalc.errors import Loc, SpecError
+from netcalc.errors import SpecError
+from netcalc.onnx import file_loc
 
 
 def load_weights_file(path: str) -> dict:
@@ -12,7 +13,7 @@ def load_weights_file(path: str) -> dict:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, AttributeError) as exc:
-        raise SpecError(f"cannot read the weights archive: {exc}", Loc(path, 1, 1)) from None
+        raise SpecError(f"cannot read the weights archive: {exc}", file_loc(path)) from None
 
 
 def export_file(spec_path: str, out_path: str, weights_path: str | None, opset: int, seed: int):

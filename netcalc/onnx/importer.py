@@ -6,7 +6,9 @@ import yaml
 
 
 def _flow(value) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6, sort_keys=False)
+    return text.split("\n...")[0].strip()  # a plain scalar ends its document with '...'
+
 
 
 def spec_text(spec, source: str, opset: int | None = None) -> str:
@@ -19,10 +21,11 @@ def spec_text(spec, source: str, opset: int | None = None) -> str:
     lines.append("layers:")
     previous = "input"
     for decl in spec.layers:
-        entry = {decl.type_name: dict(decl.raw) if decl.raw else None, "name": decl.name}
+        params = _flow(dict(decl.raw)) if decl.raw else ""
+        entry = f"{decl.type_name}: {params}, name: {_flow(decl.name)}"
         if decl.inputs != [previous]:
-            entry["from"] = decl.inputs[0] if len(decl.inputs) == 1 else list(decl.inputs)
-        lines.append(f"  - {_flow(entry)}")
+            entry += f", from: {_flow(decl.inputs[0] if len(decl.inputs) == 1 else list(decl.inputs))}"
+        lines.append(f"  - {{{entry}}}")
         previous = decl.name
     return "\n".join(lines) + "\n"
 

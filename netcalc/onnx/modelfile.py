@@ -13,15 +13,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from netcalc.errors import Loc, SpecError
-from netcalc.onnx import require_onnx
+from netcalc.errors import SpecError
+from netcalc.onnx import file_loc, require_onnx
 
 MAX_MODEL_BYTES = 2**31  # protobuf's own limit for one message
 MAX_TENSOR_ELEMENTS = 2**34  # dims claiming more than this are refused before anything is allocated
 
 
 def _error(path, message: str) -> SpecError:
-    return SpecError(message, Loc(str(path), 1, 1))
+    return SpecError(message, file_loc(path))
 
 
 def read_model(path):

@@ -351,7 +351,7 @@ def selu(r, node):
 def leaky_relu(r, node):
     alpha = r.attrs(node, ("alpha",)).get("alpha", 0.01)
     if abs(alpha - 0.01) > 1e-7:
-        raise r.error(node, f"LeakyRelu with alpha {alpha}; netcalc's leaky_relu has PyTorch's default slope 0.01")
+        raise r.error(node, f"LeakyRelu with alpha {alpha:.6g}; netcalc's leaky_relu has PyTorch's default slope 0.01")
     r.emit([node], "leaky_relu", None, [node.input[0]])
 
 

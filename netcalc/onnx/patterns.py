@@ -24,7 +24,7 @@ def pattern(root_op: str):
     return register
 
 
-PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose"}  # ops read only as part of a pattern
+PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose", "ReduceMax"}  # ops read only as part of a pattern
 
 
 def match_pattern(r, index: int) -> bool:
@@ -341,3 +341,78 @@ def channel_shuffle(r, i):
     if final[2:] != spatial or final[1] not in (c, -1):
         return False
     return _finish(r, [i, j, k], "channel_shuffle", {"groups": groups}, [node.input[0]])
+
+
+# ---- adaptive pooling ------------------------------------------------------------------------------
+def _reduce_axes(r, node):
+    axes = _axes_of(r, node)
+    keep = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
+    return axes if keep == 1 else None
+
+
+def _adaptive_axis(r, slice_index: int, tensor: str, n_in: list[int]):
+    """One axis of an adaptive pool written as per-bin Slice → Reduce(keepdims) → Concat (netcalc's
+    own export, or any exporter's): (axis, bins, reduce op, node indices, output) or None."""
+    first = r.nodes[slice_index]
+    if first.op_type != "Slice" or first.input[0] != tensor or len(first.input) < 4:
+        return None
+    _, reduce = _next(r, first.output[0], "ReduceMean", "ReduceMax")
+    concat_at, concat = _next(r, reduce.output[0], "Concat") if reduce is not None else (None, None)
+    if concat is None:
+        return None
+    rank = len(n_in) + 2  # N, C and the spatial axes
+    axis = next(a.i for a in concat.attribute if a.name == "axis") % rank
+    indices, bins = [], []
+    for piece in concat.input:
+        producer = [k for k, n in enumerate(r.nodes) if piece in n.output]
+        if len(producer) != 1:
+            return None
+        red = r.nodes[producer[0]]
+        axes = _reduce_axes(r, red) if red.op_type == reduce.op_type else None
+        found = [k for k, n in enumerate(r.nodes) if red.input and red.input[0] in n.output]
+        if axes is None or [a % rank for a in axes] != [axis] or len(found) != 1:
+            return None
+        sl = r.nodes[found[0]]
+        if sl.op_type != "Slice" or sl.input[0] != tensor or not all(r.is_const(x) for x in sl.input[1:4]) \
+                or (len(sl.input) > 4 and sl.input[4]):
+            return None
+        start, end, ax = (int(r.const(sl, x).reshape(-1)[0]) for x in sl.input[1:4])
+        if ax % rank != axis:
+            return None
+        indices += [found[0], producer[0]]
+        bins.append((start, end))
+    from netcalc import window
+
+    n, m = n_in[axis - 2], len(bins)
+    if axis < 2 or bins != [window.adaptive_bin(o, n, m) for o in range(m)]:
+        return None
+    return axis, m, reduce.op_type, indices + [concat_at], concat.output[0]
+
+
+@pattern("Slice")
+def adaptive_pool(r, i):
+    """PyTorch's adaptive bins, axis after axis (how `netcalc export` writes uneven bins)."""
+    node = r.nodes[i]
+    x = node.input[0]
+    if not _data(r, x):
+        return False
+    spatial = list(r.act(node, x).shape[1:])
+    out, group, tensor, start, op_type = list(spatial), [], x, i, None
+    while start is not None:
+        found = _adaptive_axis(r, start, tensor, spatial)
+        if found is None or (op_type is not None and found[2] != op_type):
+            break
+        axis, m, op_type, indices, tensor = found
+        out[axis - 2] = m
+        group += indices
+        readers = r.consumers.get(tensor, [])
+        start = min(readers) if readers else None
+    if not group:
+        return False
+    kind = "adaptive_avgpool" if op_type == "ReduceMean" else "adaptive_maxpool"
+    group = sorted(group)
+    if not r.internal_ok(group):
+        return False
+    r.emit([r.nodes[k] for k in group], kind, {"out": out if len(set(out)) > 1 else out[0]}, [x], output=tensor)
+    r.done.update(group)
+    return True

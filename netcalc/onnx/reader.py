@@ -18,20 +18,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from netcalc.errors import Loc, SpecError
+from netcalc.errors import SpecError
+from netcalc.onnx import NodeLoc, file_loc
 from netcalc.spec import LayerDecl, Spec
 
 MAX_NODES = 1_000_000
-
-
-@dataclass(frozen=True)
-class NodeLoc(Loc):
-    """Where an ONNX problem is: the file and the node (name and op type)."""
-
-    node: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.node}" if self.node else self.file
 
 
 @dataclass
@@ -76,7 +67,7 @@ class Reader:
         self.graph = model.graph
         self.nodes = list(self.graph.node)
         if len(self.nodes) > MAX_NODES:
-            raise SpecError(f"the model has more than {MAX_NODES:,} nodes; refusing it", Loc(path, 1, 1))
+            raise SpecError(f"the model has more than {MAX_NODES:,} nodes; refusing it", file_loc(path))
         self.opset = opset_version(model, path)
         self.values: dict[str, object] = {}
         for tensor in self.graph.initializer:
@@ -293,7 +284,7 @@ class Reader:
             path = scopes[-1]
             op_part = _scope(last.name)[1].lower()
             whole = all(s == path for s in scopes) and self.scope_sizes.get(path, 0) == len(nodes)
-            if path and whole and last.op_type not in _FUNCTIONAL_OPS:
+            if path and whole and (len(nodes) > 1 or last.op_type not in _FUNCTIONAL_OPS):
                 base = path
             else:
                 base = f"{path}.{op_part}" if path else op_part
@@ -377,7 +368,7 @@ class Reader:
     # ---- the result ------------------------------------------------------------------------------
     def spec(self) -> Spec:
         if not self.decls:
-            raise SpecError("the model has no layers netcalc can count (only constants)", Loc(self.path, 1, 1))
+            raise SpecError("the model has no layers netcalc can count (only constants)", file_loc(self.path))
         refs, path = self.weight_refs, self.path
         values = self.values
 
