@@ -93,11 +93,11 @@ def silu(r, i):
 def hardswish_hardsigmoid(r, i):
     """x · hardsigmoid(x) (PyTorch's export of hardswish before opset 14)."""
     node = r.nodes[i]
-    alpha = beta = None
+    alpha, beta = 0.2, 0.5  # ONNX's defaults
     for a in node.attribute:
         alpha = a.f if a.name == "alpha" else alpha
         beta = a.f if a.name == "beta" else beta
-    if alpha is None or abs(alpha - 1 / 6) > 1e-6 or beta is None or abs(beta - 0.5) > 1e-6:
+    if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
         return False
     j, mul = _next(r, node.output[0], "Mul")
     if mul is None or _other(mul, node.output[0]) != node.input[0]:

@@ -86,7 +86,7 @@ class Reader:
         self.counters: dict[str, int] = {}
         self.scope_sizes: dict[str, int] = {}
         for node in self.nodes:
-            scope = _scope(node.name)[0]
+            scope = _scope(_scoped_name(node))[0]
             if scope is not None and node.op_type not in _SHAPE_OPS:
                 self.scope_sizes[scope] = self.scope_sizes.get(scope, 0) + 1
         self.input_name, self.input_shape, self.batch = self._read_input(input_shape)
@@ -279,10 +279,10 @@ class Reader:
         """A readable, unique layer name: PyTorch module paths from exporters' scoped node names
         (`/layer1/layer1.0/conv1/Conv` → `layer1.0.conv1`), else the node's own name."""
         last = nodes[-1]
-        scopes = [_scope(n.name)[0] for n in nodes]
+        scopes = [_scope(_scoped_name(n))[0] for n in nodes]
         if scopes[-1] is not None:
             path = scopes[-1]
-            op_part = _scope(last.name)[1].lower()
+            op_part = re.sub(r"_\d+$", "", _scope(_scoped_name(last))[1].lower())  # Add_1 → add
             whole = all(s == path for s in scopes) and self.scope_sizes.get(path, 0) == len(nodes)
             if path and whole and (len(nodes) > 1 or last.op_type not in _FUNCTIONAL_OPS):
                 base = path
@@ -306,6 +306,10 @@ class Reader:
         from netcalc.onnx.ops import OPS, supported_ops
         from netcalc.onnx.patterns import match_pattern
 
+        # constants first: exporters often define a pattern's constants after its first node
+        for index, node in enumerate(self.nodes):
+            if node.op_type != "Shape" and node.domain in ("", "ai.onnx") and self._fold(node):
+                self.done.add(index)
         for index, node in enumerate(self.nodes):
             if index in self.done:
                 continue
@@ -407,9 +411,24 @@ def load_weights(refs: dict, values: dict, path: str) -> dict:
 # ---- names ---------------------------------------------------------------------------------------
 _SHAPE_OPS = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Range",
               "Equal", "Where", "Expand"}
-_FUNCTIONAL_OPS = {"Add", "Mul", "Sub", "Div", "Concat", "Flatten", "Reshape", "Transpose", "Split", "Slice",
-                   "ReduceMean", "ReduceMax"}
+_FUNCTIONAL_OPS = {"Add", "Mul", "Sub", "Div", "Concat", "Flatten", "Reshape", "Transpose", "Split", "Slice"}
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def _scoped_name(node) -> str:
+    """The node's name, or the module scopes PyTorch's dynamo exporter records in its metadata
+    (['', 'layer1', 'layer1.0', 'add'] → '/layer1/layer1.0/add'), which it does not put in names."""
+    for prop in getattr(node, "metadata_props", ()):
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            import ast
+
+            try:
+                scopes = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                break
+            if isinstance(scopes, list) and scopes and all(isinstance(x, str) for x in scopes):
+                return "/" + "/".join(x for x in scopes if x)
+    return node.name
 
 
 def _scope(name: str):
