@@ -22,7 +22,7 @@ INSTALL_HINT = "ONNX support needs the onnx package: pip install 'netcalc[onnx]'
 
 
 def require_onnx(path: str = "<onnx>"):
-    """The onnx module, or a one-line SpecError with the install hint."""
+    """The onnx module (for writing models), or a one-line SpecError with the install hint."""
     try:
         import onnx
     except ImportError:

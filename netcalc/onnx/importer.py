@@ -33,4 +33,4 @@ def spec_text(spec, source: str, opset: int | None = None) -> str:
 def opset_of(path) -> int | None:
     from netcalc.onnx.modelfile import opset_version, read_model
 
-    return opset_version(read_model(path), str(path))
+    return opset_version(read_model(path)[0], str(path))

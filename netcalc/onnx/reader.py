@@ -14,6 +14,7 @@ keeps references to its initializers, and `Spec.weights()` reads them when `run`
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,17 @@ class Const:
 
 @dataclass
 class Init:
-    """An initializer, kept as its protobuf message: dims are read, data only on demand."""
+    """An initializer, kept as its protobuf message: dims are read, data only on demand (from the
+    model file at `skipped` = (offset, length) when the skimmer left it there)."""
 
     proto: object
     dims: tuple[int, ...]
+    skipped: tuple[int, int] | None = None
+
+    def array(self, path):
+        from netcalc.onnx.modelfile import tensor_array
+
+        return tensor_array(self.proto, path, skipped=self.skipped)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class WeightRef:
 
 
 class Reader:
-    def __init__(self, model, path: str, input_shape=None):
+    def __init__(self, model, path: str, input_shape=None, skipped=None):
         from netcalc.onnx.modelfile import opset_version, tensor_dims
 
         self.model, self.path = model, path
@@ -70,8 +78,9 @@ class Reader:
             raise SpecError(f"the model has more than {MAX_NODES:,} nodes; refusing it", file_loc(path))
         self.opset = opset_version(model, path)
         self.values: dict[str, object] = {}
-        for tensor in self.graph.initializer:
-            self.values[tensor.name] = Init(tensor, tensor_dims(tensor, path, "initializer"))
+        skipped = skipped or {}
+        for index, tensor in enumerate(self.graph.initializer):
+            self.values[tensor.name] = Init(tensor, tensor_dims(tensor, path, "initializer"), skipped.get(index))
         self.consumers: dict[str, list[int]] = {}
         for index, node in enumerate(self.nodes):
             for name in node.input:
@@ -95,6 +104,8 @@ class Reader:
 
     # ---- locations and errors --------------------------------------------------------------------
     def loc(self, node) -> NodeLoc:
+        if node is None:
+            return file_loc(self.path)
         return NodeLoc(self.path, 0, 0, f"node '{node.name or '(unnamed)'}' ({node.op_type})")
 
     def error(self, node, message: str) -> SpecError:
@@ -149,10 +160,7 @@ class Reader:
 
     def const(self, node, name: str, what: str = "input", required: bool = True):
         """The value of a constant input (a folded computation or a small initializer)."""
-        import numpy as np
-
         from netcalc.onnx.fold import MAX_FOLD_ELEMENTS
-        from netcalc.onnx.modelfile import tensor_array
 
         if not name:
             if required:
@@ -161,8 +169,8 @@ class Reader:
         value = self.values.get(name)
         if isinstance(value, Const):
             return value.value
-        if isinstance(value, Init) and int(np.prod(value.dims, dtype=np.int64)) <= MAX_FOLD_ELEMENTS:
-            array = tensor_array(value.proto, self.path)
+        if isinstance(value, Init) and math.prod(value.dims) <= MAX_FOLD_ELEMENTS:
+            array = value.array(self.path)
             self.values[name] = Const(array)
             return array
         raise self.error(node, f"its {what} '{name}' is not a constant netcalc can evaluate at load time "
@@ -173,16 +181,14 @@ class Reader:
 
     def scalar(self, name: str):
         """A one-element constant's value as a float, else None."""
-        import numpy as np
-
         value = self.values.get(name)
-        if isinstance(value, Init) and int(np.prod(value.dims, dtype=np.int64)) == 1:
+        if isinstance(value, Init) and math.prod(value.dims) == 1:
             try:
                 return float(self.const(None, name).reshape(-1)[0])
             except SpecError:
                 return None
-        if isinstance(value, Const) and np.asarray(value.value).size == 1:
-            return float(np.asarray(value.value).reshape(-1)[0])
+        if isinstance(value, Const) and value.value.size == 1:
+            return float(value.value.reshape(-1)[0])
         return None
 
     def dims_of(self, node, name: str) -> tuple[int, ...]:
@@ -194,23 +200,14 @@ class Reader:
         raise self.error(node, f"input '{name}' must be a weight (an initializer or a constant)")
 
     def attrs(self, node, allowed=()) -> dict:
-        from onnx import helper
+        from netcalc.onnx.modelfile import attribute_value
 
         out = {}
         for attribute in node.attribute:
             if attribute.name not in allowed:
                 raise self.error(node, f"attribute '{attribute.name}' is not one netcalc can honour "
                                        f"(it reads: {', '.join(allowed) or 'none'})")
-            value = helper.get_attribute_value(attribute)
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            if hasattr(value, "dims") and hasattr(value, "data_type"):  # a TensorProto (Constant)
-                from netcalc.onnx.modelfile import tensor_array
-
-                value = tensor_array(value, self.path, "constant")
-            elif isinstance(value, list):
-                value = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value]
-            out[attribute.name] = value
+            out[attribute.name] = attribute_value(attribute, self.path)
         return out
 
     def internal_ok(self, indices: list[int]) -> bool:
@@ -258,8 +255,6 @@ class Reader:
         return act
 
     def _check_weights(self, node, weights: dict) -> None:
-        import numpy as np
-
         expected = node.kind.weight_shapes(node)
         for key, shape in expected.items():
             ref = weights.get(key)
@@ -269,7 +264,7 @@ class Reader:
             if ref.transpose:
                 dims = dims[::-1]
             if ref.shape is not None:
-                if int(np.prod(dims, dtype=np.int64)) != int(np.prod(ref.shape, dtype=np.int64)):
+                if math.prod(dims) != math.prod(ref.shape):
                     raise SpecError(f"weight '{ref.tensor}' has shape {list(dims)}, expected {list(shape)}")
                 dims = ref.shape
             if tuple(dims) != tuple(shape):
@@ -303,8 +298,7 @@ class Reader:
 
     # ---- the walk --------------------------------------------------------------------------------
     def read(self) -> None:
-        from netcalc.onnx.ops import OPS, supported_ops
-        from netcalc.onnx.patterns import match_pattern
+        from netcalc.onnx.ops import supported_ops
 
         # constants first: exporters often define a pattern's constants after its first node
         for index, node in enumerate(self.nodes):
@@ -316,21 +310,33 @@ class Reader:
             if node.domain not in ("", "ai.onnx"):
                 raise self.error(node, f"op domain '{node.domain}' is not standard ONNX; netcalc reads the "
                                        f"ai.onnx ops: {supported_ops()}")
-            if self._fold(node):
-                continue
-            if match_pattern(self, index):
-                continue
-            handler = OPS.get(node.op_type)
-            if handler is None:
-                raise self.error(node, f"netcalc does not support this op (it would otherwise count as zero); "
-                                       f"it reads: {supported_ops()}")
-            handler(self, node)
-            self.done.add(index)
+            try:
+                self._visit(index, node)
+            except _MALFORMED as exc:  # missing inputs or attributes, wrong types: a hostile or broken file
+                raise self.error(node, f"malformed node: {type(exc).__name__}: {exc}") from None
+
+    def _visit(self, index: int, node) -> None:
+        from netcalc.onnx.ops import OPS, supported_ops
+        from netcalc.onnx.patterns import match_pattern
+
+        if self._fold(node) or match_pattern(self, index):
+            return
+        handler = OPS.get(node.op_type)
+        if handler is None:
+            raise self.error(node, f"netcalc does not support this op (it would otherwise count as zero); "
+                                   f"it reads: {supported_ops()}")
+        handler(self, node)
+        self.done.add(index)
 
     def _fold(self, node) -> bool:
+        """Evaluate a node whose inputs are all known (NumPy is imported only then)."""
+        names = [n for n in node.input if n]
+        known = node.op_type in ("Constant", "Shape") or (names and all(self.is_const(n) for n in names))
+        if node.op_type not in _FOLDABLE or not known:
+            return False
         import numpy as np
 
-        from netcalc.onnx.fold import FOLDERS, fold
+        from netcalc.onnx.fold import fold
 
         if node.op_type == "Constant":
             attrs = self.attrs(node, ("value", "value_float", "value_floats", "value_int", "value_ints"))
@@ -351,13 +357,7 @@ class Reader:
             attrs = self.attrs(node, ("start", "end"))
             self.values[node.output[0]] = Const(full[attrs.get("start", 0):attrs.get("end", len(full))])
             return True
-        if node.op_type not in FOLDERS:
-            return False
-        names = [n for n in node.input if n]
-        if not names or not all(self.is_const(n) for n in names):
-            return False
-        if any(isinstance(self.values[n], Init) and int(np.prod(self.values[n].dims, dtype=np.int64)) > 4096
-               for n in names):
+        if any(isinstance(self.values[n], Init) and math.prod(self.values[n].dims) > 4096 for n in names):
             return False  # arithmetic on a weight-sized tensor is not shape arithmetic
         arrays = [self.const(node, n) if n else None for n in node.input]
         attrs = self.attrs(node, [a.name for a in node.attribute])
@@ -390,13 +390,11 @@ def load_weights(refs: dict, values: dict, path: str) -> dict:
     """Every layer's weights, in PyTorch names and layouts (read from the file now)."""
     import numpy as np
 
-    from netcalc.onnx.modelfile import tensor_array
-
     out = {}
     for layer, by_key in refs.items():
         for key, ref in by_key.items():
             value = values[ref.tensor]
-            array = value.value if isinstance(value, Const) else tensor_array(value.proto, path)
+            array = value.value if isinstance(value, Const) else value.array(path)
             array = np.asarray(array, dtype=np.float64 if array.dtype == np.float64 else np.float32)
             if ref.transpose:
                 array = array.T
@@ -409,6 +407,9 @@ def load_weights(refs: dict, values: dict, path: str) -> dict:
 
 
 # ---- names ---------------------------------------------------------------------------------------
+_FOLDABLE = frozenset({"Constant", "Shape", "Identity", "Cast", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice",
+                       "Reshape", "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Min", "Max",
+                       "Equal", "Where", "ConstantOfShape", "Range", "Expand", "ReduceProd", "ReduceSum"})
 _SHAPE_OPS = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Range",
               "Equal", "Where", "Expand"}
 _FUNCTIONAL_OPS = {"Add", "Mul", "Sub", "Div", "Concat", "Flatten", "Reshape", "Transpose", "Split", "Slice"}
@@ -461,6 +462,13 @@ def _dims_text(dims) -> str:
 def load_onnx(path, input_shape=None) -> Spec:
     from netcalc.onnx.modelfile import read_model
 
-    reader = Reader(read_model(path), str(path), input_shape)
+    model, skipped = read_model(path)
+    try:
+        reader = Reader(model, str(path), input_shape, skipped)
+    except _MALFORMED as exc:
+        raise SpecError(f"malformed model: {type(exc).__name__}: {exc}", file_loc(path)) from None
     reader.read()
     return reader.spec()
+
+
+_MALFORMED = (IndexError, KeyError, TypeError, ValueError, AttributeError, UnicodeError)
