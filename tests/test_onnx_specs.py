@@ -28,9 +28,10 @@ LARGE = {"alexnet", "zfnet", "vgg16", "video_c3d"}  # > 50 M params: tests/test_
 SPECS = [p for p in sorted((ROOT / "specs").glob("*.yaml")) if p.stem not in LARGE]
 RUN_AT = {"unet": "[1, 128, 128]"}  # fully convolutional: run at a smaller input (see above)
 
-# the same layer, written by a different ONNX op: a conv with groups = C_in is depthwise;
-# adaptive pooling into evenly dividing bins is plain pooling (its FLOPs agree: every bin is a window)
-SAME_TYPE = {("conv", "depthwise"), ("adaptive_avgpool", "avgpool"), ("adaptive_avgpool", "global_avgpool"),
+# the same layer, written by a different ONNX op: a conv with groups = C_in is depthwise (and a
+# depthwise conv of one channel a plain conv); adaptive pooling into evenly dividing bins is plain
+# pooling (its FLOPs agree: every bin is a window)
+SAME_TYPE = {("conv", "depthwise"), ("depthwise", "conv"), ("adaptive_avgpool", "avgpool"), ("adaptive_avgpool", "global_avgpool"),
              ("adaptive_maxpool", "maxpool"), ("adaptive_maxpool", "global_maxpool")}
 
 
