@@ -153,7 +153,9 @@ def test_every_layer_type_exports_at_each_opset_and_runs(opset, tmp_path):
     """A spec using every layer type of contract §1 (both 1-D and 2-D), at several opsets."""
     pytest.importorskip("onnxruntime")
     from onnx_util import assert_close, fast_weights, model_bytes, netcalc_outputs, ort_outputs
+    from test_onnx_specs import assert_same_layers
 
+    from netcalc.analysis import analyze_graph
     from netcalc.graph import build_graph
     from netcalc.onnx.reader import load_onnx
     from netcalc.spec import load_spec_text
@@ -185,7 +187,7 @@ layers:
   - {global_avgpool: , name: ga, from: aa}
   - {add: , from: [ga, gm, ga], name: a3}
   - {concat: , from: [a3, gm], name: cat}
-  - {spp: {levels: [1, 2], mode: avg}, name: spp, from: ul}
+  - {spp: {levels: [1, 2, 3], mode: avg}, name: spp, from: ul}
   - {dropout: {p: 0.3}, name: dr}
   - {identity: , name: id}
   - {linear: {out: 5}, name: fc}
@@ -198,6 +200,7 @@ layers:
     x = np.random.default_rng(2).normal(size=(2, 4, 12, 12)).astype(np.float32)
     want = ort_outputs(model.read_bytes(), x)
     onnx_spec = load_onnx(model)
+    assert_same_layers(analyze_graph(graph), analyze_graph(build_graph(onnx_spec)))  # export → import
     got = netcalc_outputs(build_graph(onnx_spec), onnx_spec.weights(), x, list(want))
     for name in want:
         assert_close(got[name], want[name], what=name)

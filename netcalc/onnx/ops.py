@@ -298,6 +298,12 @@ def add(r, node):
                             "to its conv or linear)")
 
 
+@op("Sum")
+def sum_(r, node):
+    if not _merge(r, node, "add"):
+        raise r.error(node, "Sum with a constant input is not a layer netcalc has")
+
+
 @op("Mul")
 def mul(r, node):
     if _merge(r, node, "mul"):

@@ -389,13 +389,13 @@ def _adaptive_axis(r, slice_index: int, tensor: str, n_in: list[int]):
     return axis, m, reduce.op_type, indices + [concat_at], concat.output[0]
 
 
-@pattern("Slice")
-def adaptive_pool(r, i):
-    """PyTorch's adaptive bins, axis after axis (how `netcalc export` writes uneven bins)."""
+def _adaptive_chain(r, i):
+    """(input, out sizes, Reduce op, node indices, output tensor) of the per-axis bin groups that
+    start at Slice node i, or None."""
     node = r.nodes[i]
     x = node.input[0]
     if not _data(r, x):
-        return False
+        return None
     spatial = list(r.act(node, x).shape[1:])
     out, group, tensor, start, op_type = list(spatial), [], x, i, None
     while start is not None:
@@ -407,12 +407,75 @@ def adaptive_pool(r, i):
         group += indices
         readers = r.consumers.get(tensor, [])
         start = min(readers) if readers else None
-    if not group:
+    return (x, out, op_type, sorted(group), tensor) if group else None
+
+
+@pattern("Slice")
+def adaptive_pool(r, i):
+    """PyTorch's adaptive bins, axis after axis (how `netcalc export` writes uneven bins)."""
+    found = _adaptive_chain(r, i)
+    if found is None:
         return False
+    x, out, op_type, group, tensor = found
     kind = "adaptive_avgpool" if op_type == "ReduceMean" else "adaptive_maxpool"
-    group = sorted(group)
     if not r.internal_ok(group):
         return False
     r.emit([r.nodes[k] for k in group], kind, {"out": out if len(set(out)) > 1 else out[0]}, [x], output=tensor)
     r.done.update(group)
     return True
+
+
+# ---- spatial pyramid pooling -----------------------------------------------------------------------
+_POOL_MODE = {"GlobalAveragePool": "avg", "AveragePool": "avg", "ReduceMean": "avg",
+              "GlobalMaxPool": "max", "MaxPool": "max", "ReduceMax": "max"}
+
+
+def _pooled_bins(r, i):
+    """A pooling into adaptive bins starting at node i: (input, out sizes, mode, indices, output)."""
+    node = r.nodes[i]
+    if node.op_type == "Slice":
+        found = _adaptive_chain(r, i)
+        return None if found is None else (found[0], found[1], _POOL_MODE[found[2]], found[3], found[4])
+    if node.op_type not in _POOL_MODE or not _data(r, node.input[0]):
+        return None
+    spatial = list(r.act(node, node.input[0]).shape[1:])
+    if node.op_type.startswith("Global"):
+        return node.input[0], [1] * len(spatial), _POOL_MODE[node.op_type], [i], node.output[0]
+    attrs = {a.name: list(a.ints) if a.ints else a.i for a in node.attribute}
+    kernel = attrs.get("kernel_shape")
+    plain = set(attrs) <= {"kernel_shape", "strides", "count_include_pad", "ceil_mode", "dilations"} and \
+        not any(attrs.get("pads", [])) and attrs.get("strides") == kernel and kernel and \
+        all(n % k == 0 for n, k in zip(spatial, kernel)) and set(attrs.get("dilations", [1])) == {1}
+    if node.op_type.startswith("Reduce") or not plain:
+        return None
+    return node.input[0], [n // k for n, k in zip(spatial, kernel)], _POOL_MODE[node.op_type], [i], node.output[0]
+
+
+def spp(r, i):
+    """Each level's pooling → Flatten → one Concat on features, all reading one input: `spp`."""
+    first = _pooled_bins(r, i)
+    if first is None:
+        return False
+    x, mode = first[0], first[2]
+    _, flat = _next(r, first[4], "Flatten")
+    k, cat = _next(r, flat.output[0], "Concat") if flat is not None else (None, None)
+    if cat is None:
+        return False
+    levels, group = {}, [k]
+    for c in sorted(r.consumers.get(x, [])):
+        found = _pooled_bins(r, c) if c not in group else None
+        if found is None or found[0] != x or found[2] != mode:
+            continue
+        j, flatten = _next(r, found[4], "Flatten")
+        if flatten is None or flatten.output[0] not in cat.input or len(set(found[1])) != 1:
+            continue
+        levels[flatten.output[0]] = found[1][0]
+        group += found[3] + [j]
+    axis = next((a.i for a in cat.attribute if a.name == "axis"), None)
+    if axis != 1 or set(cat.input) != set(levels) or len(cat.input) != len(levels):
+        return False
+    return _finish(r, sorted(group), "spp", {"levels": [levels[t] for t in cat.input], "mode": mode}, [x])
+
+
+for _root in ("Slice", "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool"):
+    PATTERNS.setdefault(_root, []).insert(0, spp)  # before adaptive_pool claims a level

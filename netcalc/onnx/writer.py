@@ -263,8 +263,13 @@ def upsample(w, node):
 # ---- merges --------------------------------------------------------------------------------------
 @emits("add", "mul")
 def merge(w, node):
+    """Add of two inputs, Sum of more (one node); Mul of more inputs is a chain (ONNX has no n-ary
+    product): helper nodes `<name>/mul<k>`, the last one named like the layer."""
     op_type = "Add" if node.kind.name == "add" else "Mul"
     inputs = w.ins(node)
+    if op_type == "Add" and len(inputs) > 2:
+        w.out(node, "Sum", inputs)
+        return
     current = inputs[0]
     for i, other in enumerate(inputs[1:-1], 1):
         current = w.add(op_type, [current, other], [f"{node.name}/{op_type.lower()}{i}"],
