@@ -346,28 +346,13 @@ def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
 @reports_errors
 def import_(model, out_path, weights_out):
     """Read an ONNX model and write the equivalent spec (and its weights)."""
-    from netcalc.onnx.importer import opset_of, spec_text
-    from netcalc.onnx.reader import load_onnx
-    from netcalc.loading import INPUT_SHAPE
+    from netcalc.onnx.importer import import_file
 
-    spec = load_onnx(model, INPUT_SHAPE.get())
-    text = spec_text(spec, os.path.basename(model), opset_of(model))
-    if weights_out is not None:
-        import numpy as np
-
-        try:
-            np.savez(weights_out, **spec.weights())
-        except OSError as exc:
-            raise UserError(f"{weights_out}: cannot save the weights: {exc.strerror or exc}") from None
+    text, layers = import_file(model, out_path, weights_out)
     if out_path is None:
         click.echo(text, nl=False)
-        return
-    try:
-        with open(out_path, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as exc:
-        raise UserError(f"{out_path}: cannot write the spec: {exc.strerror or exc}") from None
-    click.echo(f"wrote {len(spec.layers)} layers to {out_path}", err=True)
+    else:
+        click.echo(f"wrote {layers} layers to {out_path}", err=True)
 
 
 @cli.command()
@@ -381,10 +366,8 @@ def import_(model, out_path, weights_out):
 @reports_errors
 def export(spec, out_path, weights_path, opset, seed):
     """Write the spec as an ONNX model that onnxruntime runs: one named node per layer."""
-    from netcalc.onnx import require_onnx
     from netcalc.onnx.export import export_file
 
-    require_onnx(spec)
     out_path = out_path or os.path.splitext(os.path.basename(spec))[0] + ".onnx"
     size, layers = export_file(spec, out_path, weights_path, opset, seed)
     click.echo(f"wrote {layers} layers ({size:,} bytes) to {out_path}", err=True)

@@ -18,6 +18,9 @@ def load_weights_file(path: str) -> dict:
 
 def export_file(spec_path: str, out_path: str, weights_path: str | None, opset: int, seed: int):
     """(bytes written, layer count)."""
+    from netcalc.onnx import require_onnx
+
+    require_onnx(spec_path)
     from netcalc.executor import random_weights, validate_weights
     from netcalc.graph import build_graph
     from netcalc.loading import load_network

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
+
+from netcalc.errors import SpecError
+from netcalc.onnx import file_loc
 
 
 def _flow(value) -> str:
@@ -34,3 +39,27 @@ def opset_of(path) -> int | None:
     from netcalc.onnx.modelfile import opset_version, read_model
 
     return opset_version(read_model(path)[0], str(path))
+
+
+def import_file(model, out_path=None, weights_out=None):
+    """`netcalc import`: (the spec's text, its layer count); writes the spec to `out_path` and the
+    initializers to `weights_out` (run's weight layout) when given."""
+    import numpy as np
+
+    from netcalc.loading import INPUT_SHAPE
+    from netcalc.onnx.reader import load_onnx
+
+    spec = load_onnx(model, INPUT_SHAPE.get())
+    text = spec_text(spec, os.path.basename(str(model)), opset_of(model))
+    if weights_out is not None:
+        try:
+            np.savez(weights_out, **spec.weights())
+        except OSError as exc:
+            raise SpecError(f"cannot save the weights: {exc.strerror or exc}", file_loc(weights_out)) from None
+    if out_path is not None:
+        try:
+            with open(out_path, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            raise SpecError(f"cannot write the spec: {exc.strerror or exc}", file_loc(out_path)) from None
+    return text, len(spec.layers)

@@ -11,6 +11,7 @@ BatchNormalization.
 from __future__ import annotations
 
 from netcalc.errors import SpecError
+from netcalc.onnx import file_loc
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 21
@@ -312,14 +313,11 @@ def build_model(graph, weights: dict, opset: int = DEFAULT_OPSET):
 
 def export(graph, path, weights: dict, opset: int = DEFAULT_OPSET) -> int:
     """Write the model to `path`; returns the file size in bytes."""
-    import onnx
-
     model = build_model(graph, weights, opset)
     data = model.SerializeToString()
     try:
         with open(path, "wb") as f:
             f.write(data)
     except OSError as exc:
-        raise SpecError(f"{path}: cannot write the model: {exc.strerror or exc}") from None
-    del onnx
+        raise SpecError(f"cannot write the model: {exc.strerror or exc}", file_loc(path)) from None
     return len(data)
