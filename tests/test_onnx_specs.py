@@ -70,3 +70,11 @@ def check_bundled_spec(path, tmp_path):
     got = netcalc_outputs(onnx_graph, onnx_spec.weights(), x, list(want))
     for name, value in want.items():
         assert_close(got[name], value, what=name)
+
+
+def test_every_bundled_spec_is_covered():
+    """The large specs are checked in tests/test_onnx_specs_large.py: together, every bundled spec."""
+    import test_onnx_specs_large
+
+    covered = {p.stem for p in SPECS + test_onnx_specs_large.SPECS}
+    assert covered == {p.stem for p in (ROOT / "specs").glob("*.yaml")}

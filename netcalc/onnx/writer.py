@@ -14,6 +14,7 @@ from netcalc.errors import SpecError
 from netcalc.onnx import file_loc
 
 DEFAULT_OPSET = 17
+MAX_MODEL_BYTES = 2**31 - 2**24  # protobuf's 2 GiB limit, less room for the graph itself
 MIN_OPSET, MAX_OPSET = 13, 21
 
 EMIT: dict = {}
@@ -292,6 +293,10 @@ def build_model(graph, weights: dict, opset: int = DEFAULT_OPSET):
 
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise SpecError(f"--opset {opset}: netcalc writes opsets {MIN_OPSET} to {MAX_OPSET}")
+    size = 4 * sum(int(getattr(v, "size", 0)) for v in weights.values())
+    if size > MAX_MODEL_BYTES:
+        raise SpecError(f"the weights take {size:,} bytes as float32; one ONNX file holds at most 2 GiB "
+                        f"(protobuf's limit), so netcalc cannot write this model")
     w = Writer(graph, weights, opset)
     for node in graph.nodes:
         emit = EMIT.get(node.kind.name)
