@@ -77,7 +77,7 @@ def export(module, tmp_path, opset, shape=(1, 3, 32, 32)):
     return path, x.numpy(), want
 
 
-@pytest.mark.parametrize("opset", [13, 17])
+@pytest.mark.parametrize("opset", [11, 13, 17])
 def test_torchscript_export_reads_with_module_paths_and_equal_outputs(opset, tmp_path):
     torch.manual_seed(1)
     net = Net()

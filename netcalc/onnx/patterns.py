@@ -288,9 +288,12 @@ def transposed(r, i):
     perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
     if perm != [0, *range(2, rank), 1]:
         return False
-    j, ln = _next(r, node.output[0], "LayerNormalization", "ReduceMean")
-    if ln is None:
+    readers = [k for k in r.consumers.get(node.output[0], []) if r.nodes[k].op_type in
+               ("LayerNormalization", "ReduceMean")]  # the written-out form reads it twice (mean, x − mean)
+    if not readers:
         return False
+    j = min(readers)
+    ln = r.nodes[j]
     if ln.op_type == "LayerNormalization":
         from netcalc.onnx.ops import layernorm_params
 
