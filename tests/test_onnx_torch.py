@@ -1,7 +1,7 @@
 """Models exported by PyTorch's own exporter (optional: needs torch) read by netcalc: names come
 from the module paths, outputs equal the PyTorch module's, and the numbers equal the same
-network written as a spec by hand. TorchScript exporter at opset 17 (and 13 for the older
-decompositions: hardswish as HardSigmoid·x, GELU through Erf)."""
+network written as a spec by hand. TorchScript exporter at opsets 11, 13 (older decompositions:
+hardswish as HardSigmoid·x, GELU through Erf) and 17; the dynamo exporter at opset 18."""
 
 from __future__ import annotations
 
