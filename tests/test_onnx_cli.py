@@ -204,3 +204,13 @@ layers:
     got = netcalc_outputs(build_graph(onnx_spec), onnx_spec.weights(), x, list(want))
     for name in want:
         assert_close(got[name], want[name], what=name)
+
+
+def test_check_gates_an_onnx_model_with_an_answers_file(segnet, tmp_path):
+    """CI budgets on a model: `check MODEL.onnx --answers` (a model has no expect: or limits: of its own)."""
+    folder, _ = segnet
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("limits: {params: 27156, macs: 30M}\nup: {output: [16, 64, 64], params: 2064}\n")
+    bad.write_text("limits: {params: 27K}\n")
+    assert CliRunner().invoke(cli, ["check", str(folder / "tiny_segnet.onnx"), "--answers", str(good)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["check", str(folder / "tiny_segnet.onnx"), "--answers", str(bad)]).exit_code == 1
