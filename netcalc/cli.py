@@ -363,6 +363,7 @@ def import_(model, out_path, weights_out):
               help="Weights in PyTorch names and layouts (default: seeded random).")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset to write (13 to 21).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@input_shape_option
 @reports_errors
 def export(spec, out_path, weights_path, opset, seed):
     """Write the spec as an ONNX model that onnxruntime runs: one named node per layer."""
