@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from netcalc import rf
 from netcalc.graph import Graph, build_graph
 from netcalc.layers import Node
-from netcalc.spec import load_spec
+from netcalc.loading import load_network
 
 if TYPE_CHECKING:
     from netcalc.memory import Setting
@@ -181,5 +181,7 @@ def _layer_rf(fields, spatial_out) -> LayerRF | None:
 
 def analyze_file(path, batch: int | None = None, dtype: str | None = None,
                  optimizer: str | None = None) -> Analysis:
-    graph = build_graph(load_spec(path))
+    """A spec or an ONNX model (netcalc.loading picks the reader); the memory figures at the given
+    batch/dtype/optimizer, else the spec's own."""
+    graph = build_graph(load_network(path))
     return analyze_graph(graph, spec_setting(graph.spec, batch, dtype, optimizer))

@@ -14,7 +14,6 @@ from netcalc import units
 from netcalc.analysis import Analysis, analyze_graph
 from netcalc.errors import ExitCode, Loc, SpecError, did_you_mean
 from netcalc.graph import build_graph
-from netcalc.spec import load_spec
 from netcalc.yamlio import YMap, load_yaml_file
 
 EXPECT_KEYS = ("output", "params", "macs", "flops", "rf")
@@ -292,8 +291,9 @@ def check_file(path: str, answers: str | None = None, batch: int | None = None, 
                optimizer: str | None = None) -> CheckResult:
     """Memory budgets are checked at the given batch/dtype/optimizer, else the spec's own."""
     from netcalc.analysis import spec_setting
+    from netcalc.loading import load_network  # a spec, or an ONNX model (its answers in --answers)
 
-    graph = build_graph(load_spec(path))
+    graph = build_graph(load_network(path))
     return run_checks(analyze_graph(graph, spec_setting(graph.spec, batch, dtype, optimizer)), answers)
 
 

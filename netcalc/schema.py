@@ -124,6 +124,8 @@ def spec_schema() -> dict:
         "layers": {"type": "array", "minItems": 1},
         "blocks": {"type": "object", "description": "reusable parameterised sub-networks (checked loosely)"},
         "limits": limits,
+        "dotted_names": {"type": "boolean",
+                         "description": "explicit names may be module paths with dots (as `netcalc import` writes)"},
         # contract §9: the setting memory budgets are checked at
         "batch": {"type": "integer", "minimum": 1, "description": "batch size of the memory figures (default 1)"},
         "dtype": {"enum": list(DTYPES), "description": "precision of the memory figures (default float32)"},
@@ -138,7 +140,9 @@ def spec_schema() -> dict:
         "required": ["input", "layers"],
         "properties": top,
         "additionalProperties": False,
-        "if": {"required": ["blocks"]},
+        # blocks, and the dotted module-path names `netcalc import` writes, are checked loosely
+        "if": {"anyOf": [{"required": ["blocks"]},
+                         {"required": ["dotted_names"], "properties": {"dotted_names": {"const": True}}}]},
         "then": {"properties": {"layers": {"items": {"$ref": "#/$defs/looseEntry"}}}},
         "else": {"properties": {"layers": {"items": {"$ref": "#/$defs/entry"}}}},
         "$defs": {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="PyTorch is an optional reference (pip install torch==2.13.0)")
+torch = pytest.importorskip("torch", reason="PyTorch is an optional reference: pip install 'netcalc[torch-tests]' (torch==2.13.0)")
 F = torch.nn.functional
 
 from netcalc.analysis import analyze_graph  # noqa: E402
