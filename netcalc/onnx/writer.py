@@ -285,6 +285,89 @@ def concat(w, node):
     w.out(node, "Concat", w.ins(node), axis=1)
 
 
+# ---- normalisation by the sample's statistics, residual helpers (contract §7, issue 9) ------------
+# Written so that netcalc's reader (patterns.py) reads each back as the same layer: the statistics as
+# ReduceMean → Sub → Pow 2 → ReduceMean → Add eps → Sqrt → Div over the normalised axes, the affine
+# map as Mul γ → Add β with [C, 1, …] initializers; the last node is the layer's own.
+def _chain(w, node, x, steps):
+    """x (op other)… : every step but the last a helper `<layer>/<op>`, the last the layer's node."""
+    for op_type, other in steps[:-1]:
+        name = f"{node.name}/{op_type.lower()}"
+        x = w.add(op_type, [x, other], [name], name)
+    w.out(node, steps[-1][0], [x, steps[-1][1]])
+
+
+def _statistics(w, node, x, axes) -> tuple[str, str]:
+    """(x − mean, sqrt(var + eps)) over `axes`: the Div of the two is the normalised x."""
+    n = node.name
+    mean = w.reduce("ReduceMean", x, axes, f"{n}/mean", f"{n}/mean")
+    centred = w.add("Sub", [x, mean], [f"{n}/sub"], f"{n}/sub")
+    square = w.add("Pow", [centred, w.const(f"{n}.two", 2.0, "float32")], [f"{n}/pow"], f"{n}/pow")
+    var = w.reduce("ReduceMean", square, axes, f"{n}/var", f"{n}/var")
+    shifted = w.add("Add", [var, w.const(f"{n}.eps", node.params["eps"], "float32")], [f"{n}/eps"], f"{n}/eps")
+    return centred, w.add("Sqrt", [shifted], [f"{n}/sqrt"], f"{n}/sqrt")
+
+
+def _affine_steps(w, node) -> list:
+    """[("Mul", γ), ("Add", β)] for the per-channel weights the layer has, as [C, 1, …] initializers."""
+    import numpy as np
+
+    ndim = len(node.in_shape) + 1
+    steps = []
+    for op_type, key in (("Mul", "weight"), ("Add", "bias")):
+        if key in node.kind.weight_shapes(node):
+            value = np.asarray(w.weights[f"{node.name}.{key}"], dtype=np.float32).reshape((-1,) + (1,) * (ndim - 2))
+            steps.append((op_type, w.const(f"{node.name}.{key}", value, "float32")))
+    return steps
+
+
+@emits("layernorm")
+def layernorm(w, node):
+    centred, std = _statistics(w, node, w.ins(node)[0], [1])
+    _chain(w, node, centred, [("Div", std)] + _affine_steps(w, node))
+
+
+@emits("instancenorm")
+def instancenorm(w, node):
+    if node.params["affine"]:
+        inputs = w.ins(node) + [w.weight(node, "weight"), w.weight(node, "bias")]
+        w.out(node, "InstanceNormalization", inputs, epsilon=node.params["eps"])
+        return
+    centred, std = _statistics(w, node, w.ins(node)[0], list(range(2, len(node.in_shape) + 1)))
+    _chain(w, node, centred, [("Div", std)])
+
+
+@emits("groupnorm")
+def groupnorm(w, node):
+    p, n = node.params, node.name
+    if w.opset >= 21 and p["affine"]:
+        inputs = w.ins(node) + [w.weight(node, "weight"), w.weight(node, "bias")]
+        w.out(node, "GroupNormalization", inputs, num_groups=p["groups"], epsilon=p["eps"])
+        return
+    # before opset 21 (whose GroupNormalization scales per group): [N, G, C/G·Πs], normalised over
+    # its last axis, reshaped back, then the per-channel affine map
+    grouped = w.add("Reshape", [w.ins(node)[0], w.const(f"{n}.grouped", [0, p["groups"], -1])], [f"{n}/grouped"],
+                    f"{n}/grouped")
+    centred, std = _statistics(w, node, grouped, [2])
+    normed = w.add("Div", [centred, std], [f"{n}/div"], f"{n}/div")
+    back = w.const(f"{n}.shape", [0, *node.in_shape])
+    steps = _affine_steps(w, node)
+    if not steps:
+        w.out(node, "Reshape", [normed, back])
+        return
+    _chain(w, node, w.add("Reshape", [normed, back], [f"{n}/reshape"], f"{n}/reshape"), steps)
+
+
+@emits("scale")
+def scale(w, node):
+    _chain(w, node, w.ins(node)[0], _affine_steps(w, node))
+
+
+@emits("drop_path")
+def drop_path(w, node):
+    w.out(node, "Identity", w.ins(node))  # the identity at inference (ONNX has no stochastic depth)
+
+
 # ---- the model -----------------------------------------------------------------------------------
 def build_model(graph, weights: dict, opset: int = DEFAULT_OPSET):
     """The ONNX ModelProto of a resolved graph, checked with the onnx checker."""
