@@ -55,7 +55,9 @@ def _keep(dtype):
 
 # ---- hardtanh: clip to [min, max] ----
 
-class Hardtanh(WithParams):
+class HardtanhBounds(WithParams):
+    """hardtanh's check that its bounds make an interval."""
+
     def configure(self, node: Node):
         lo, hi = node.params["min"], node.params["max"]
         if not lo < hi:  # PyTorch's Hardtanh refuses max_val ≤ min_val too
@@ -68,7 +70,7 @@ activation("hardtanh", 2, "min(max(x, min), max): two compares",
            # PyTorch: the gradient passes on the open interval (min, max) only
            lambda np, x, y, dy, p: _keep(dy.dtype)(np.where((x > p["min"]) & (x < p["max"]), dy, 0)),
            params=(Param("min", "float", -1.0, aliases=("min_val",)),
-                   Param("max", "float", 1.0, aliases=("max_val",))), base=Hardtanh)
+                   Param("max", "float", 1.0, aliases=("max_val",))), base=HardtanhBounds)
 
 
 # ---- elu and selu: α·(exp(x) − 1) below zero ----
@@ -95,7 +97,9 @@ activation("selu", 5, "λ·(x if x > 0 else α·(exp(x) − 1)), α ≈ 1.6733, 
 
 # ---- softplus: log(1 + exp(β·x)) / β, x itself above the threshold ----
 
-class Softplus(WithParams):
+class SoftplusBeta(WithParams):
+    """softplus's check that beta can divide."""
+
     def configure(self, node: Node):
         if node.params["beta"] == 0:
             raise SpecError("softplus divides by beta: it must not be 0").located(node.param_loc("beta"))
@@ -115,7 +119,7 @@ def _softplus_grad(np, x, y, dy, p):
 
 activation("softplus", 3, "log(1 + exp(β·x)) / β, or x where β·x > threshold: exp, add, log",
            _softplus, _softplus_grad,
-           params=(Param("beta", "float", 1.0, doc="β"), Param("threshold", "float", 20.0)), base=Softplus)
+           params=(Param("beta", "float", 1.0, doc="β"), Param("threshold", "float", 20.0)), base=SoftplusBeta)
 
 
 # ---- mish: x·tanh(softplus(x)) ----
