@@ -232,6 +232,23 @@ def test_mobilenet_v3_bneck_with_se_by_hand():
     assert types["b4.dw_relu"] == "relu" and "b4.dw_hswish" not in types
     assert types["b7.dw_hswish"] == "hardswish" and "b7.dw_relu" not in types
     assert types["b4.se_gate"] == "hardsigmoid"
+    # b1 has no expansion (exp = inp = 16): its depthwise reads the stem directly, with no
+    # activation in between (a ReLU there would change no count, only the values)
+    assert result.layer("b1.dw").node.inputs == ["stem_hswish"]
+    assert not any(name.startswith("b1.expand") for name in types)
+    assert result.layer("b2.expand.conv").node.inputs == ["b1.add"]
+
+
+def test_mobilenet_v3_small_first_block_flops_by_hand():
+    # Small b1 (Table 2: 16 → exp 16 → 16, 3×3, SE, ReLU, stride 2) on the stem's 16×112×112:
+    # no expansion; depthwise 16·56² outputs of a 9-term dot product (no bias): 17 each; BN 2 and
+    # ReLU 1 per element; SE: pool 1 per input element, 16 → 8 → 16 1×1 convs with bias (2·16 and
+    # 2·8 per output), ReLU 8, hardsigmoid 4 per gate, the broadcast mul 1 per element; project
+    # 16 → 16 without bias (31 per output), BN 2; stride 2: no residual add
+    n = 16 * 56 * 56
+    flops = n * 17 + 2 * n + n + n + 8 * 2 * 16 + 8 + 16 * 2 * 8 + 4 * 16 + n + n * 31 + 2 * n
+    result = analysis("mobilenet_v3_small")
+    assert sum(layer.flops for layer in result.layers if layer.name.startswith("b1.")) == flops
 
 
 def test_mobilenet_v3_small_head_by_hand():
