@@ -1,4 +1,4 @@
-"""The MobileNetV3 and DeepLabV3 specs against PyTorch (optional: skipped without torch).
+"""The MobileNetV3, DeepLabV3 and ESPCN specs against PyTorch (optional: skipped without torch).
 
 Equal parameter counts do not prove the wiring (which tensor the squeeze-excitation gate scales,
 which blocks add their input, where h-swish replaces ReLU, which features the aux head reads). Here
@@ -47,7 +47,7 @@ def make_divisible(v: float, divisor: int = 8) -> int:
 def run_spec(name: str, size: int, replace=()):
     """The executor's outputs (float64, seeded weights) for the spec at a size×size input, and its
     input and weights as tensors."""
-    text, count = re.subn(r"^input: \[3, \d+, \d+\]$", f"input: [3, {size}, {size}]",
+    text, count = re.subn(r"^input: \[(\d+), \d+, \d+\]$", rf"input: [\1, {size}, {size}]",
                           (SPECS / f"{name}.yaml").read_text(encoding="utf-8"), flags=re.M)
     assert count == 1
     for old, new in replace:
@@ -132,3 +132,14 @@ def test_deeplabv3_mobilenet_v3_large_matches_torchvisions_description():
     y = resize(F.conv2d(y, W["classifier.weight"], W["classifier.bias"]))
     np.testing.assert_allclose(outputs["out"], y.numpy(), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(outputs["aux_out"], aux.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_espcn_matches_pytorchs_example():
+    # examples/super_resolution/model.py: relu(conv1), relu(conv2), relu(conv3), pixel_shuffle(conv4)
+    x, W, outputs = run_spec("espcn", 20)
+    y = x
+    for i, pad in ((1, 2), (2, 1), (3, 1)):
+        y = F.relu(F.conv2d(y, W[f"conv{i}.weight"], W[f"conv{i}.bias"], padding=pad))
+    y = F.pixel_shuffle(F.conv2d(y, W["conv4.weight"], W["conv4.bias"], padding=1), 3)
+    assert y.shape[1:] == (1, 60, 60)
+    np.testing.assert_allclose(outputs["pixel_shuffle"], y.numpy(), rtol=1e-9, atol=1e-12)
