@@ -38,12 +38,15 @@ class Field:
     def jump(self) -> Fraction:
         return Fraction(self.shift, self.period)
 
-    def bounds(self, o: int) -> tuple[int, int] | None:
-        """[lo(o), hi(o)] including the broadcast hull; None if empty."""
+    def periodic_bounds(self, o: int) -> tuple[int, int] | None:
+        """[lo(o), hi(o)] of the periodic part alone (without the broadcast hull)."""
         q, r = divmod(o, self.period)
         lo, hi = self.lo[r], self.hi[r]
-        if lo is not None:
-            lo, hi = lo + q * self.shift, hi + q * self.shift
+        return None if lo is None else (lo + q * self.shift, hi + q * self.shift)
+
+    def bounds(self, o: int) -> tuple[int, int] | None:
+        """[lo(o), hi(o)] including the broadcast hull; None if empty."""
+        lo, hi = self.periodic_bounds(o) or (None, None)
         if self.hull is not None:
             if lo is None:
                 return self.hull
@@ -101,16 +104,16 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
     assert shift.denominator == 1  # every input's period divides `period`
     los, his = [], []
     for o in range(period):
-        bounds = [f.bounds(o) for f in fields]
+        bounds = [f.periodic_bounds(o) for f in fields]
         bounds = [b for b in bounds if b is not None]
         los.append(min(b[0] for b in bounds) if bounds else None)
         his.append(max(b[1] for b in bounds) if bounds else None)
+    # The hull is the same for every position: the inputs' own hulls (an earlier gate, kept
+    # constant, not shifted with the period) and the fields of the broadcast inputs.
     hull = None
-    for f in broadcast:
-        b = f.bounds(0)
+    for b in [f.hull for f in fields] + [f.bounds(0) for f in broadcast]:
         if b is not None:
             hull = b if hull is None else (min(hull[0], b[0]), max(hull[1], b[1]))
-    # Hulls carried by the non-broadcast inputs are already folded into los/his by bounds().
     return _reduced(Field(period, int(shift), tuple(los), tuple(his), hull))
 
 

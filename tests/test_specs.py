@@ -251,6 +251,25 @@ def test_mobilenet_v3_small_first_block_flops_by_hand():
     assert sum(layer.flops for layer in result.layers if layer.name.startswith("b1.")) == flops
 
 
+def test_mobilenet_v3_blocks_verify_rf():
+    """The bundled probes are above the test budget; MobileNetV3-Small's own bneck block (SE gates,
+    a residual after a gate, ReLU and h-swish rows) at a 12×12 input is not: every field agrees."""
+    from netcalc import rfprobe
+
+    blocks = (SPECS / "mobilenet_v3_small.yaml").read_text(encoding="utf-8").split("\nlayers:\n")[0]
+    text = blocks.replace("input: [3, 224, 224]", "input: [16, 12, 12]") + """
+layers:
+  - {bneck: {inp: 16, exp: 16, out: 16, stride: 2, se: true, sq: 8, expand: false, residual: false}, name: b1}
+  - {bneck: {inp: 16, exp: 72, out: 24, stride: 2, residual: false}, name: b2}
+  - {bneck: {inp: 24, exp: 96, out: 24, k: 5, se: true, sq: 24, re: false, hs: true}, name: b3}
+  - {bneck: {inp: 24, exp: 96, out: 24, k: 5, se: true, sq: 24, re: false, hs: true}, name: b4}
+"""
+    small = analyze_graph(build_graph(load_spec_text(text, "mobilenet_v3_small.yaml")))
+    checks = rfprobe.measure(small, memory_limit=600 * 2**20)
+    assert len(checks) == len(small.layers) == 49
+    assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
+
+
 def test_mobilenet_v3_small_head_by_hand():
     # 96 → 576 1×1 conv + BN, then Linear(576, 1024) and Linear(1024, 1000)
     result = analysis("mobilenet_v3_small")
