@@ -25,8 +25,9 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 class WithParams(Activation):
-    """An activation whose fn(np, x, p) and grad(np, x, y, dy, p) read the node's parameters p;
-    `check(node)` validates them (configure time, located errors)."""
+    """An activation whose fn(np, x, p) and grad(np, x, y, dy, p) read the node's parameters p
+    (called without p, as the kernel tests do, they use the defaults). A subclass that must check
+    its parameters together does it in configure(), with a located SpecError."""
 
     def fn(self, x, p=None):
         import numpy as np
