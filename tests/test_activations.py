@@ -151,7 +151,7 @@ def test_pointwise_field_and_probe_through_saturation(name):
 def _torch_module(torch, name, params, channels):
     nn = torch.nn
     if name == "prelu":
-        return nn.PReLU(num_parameters=channels if params.get("per_channel") else 1)
+        return nn.PReLU(num_parameters=channels if params.get("per_channel") else params.get("num_parameters", 1))
     return {"hardtanh": lambda: nn.Hardtanh(params.get("min", -1.0), params.get("max", 1.0)),
             "elu": lambda: nn.ELU(params.get("alpha", 1.0)), "selu": nn.SELU, "mish": nn.Mish,
             "softplus": lambda: nn.Softplus(params.get("beta", 1.0), params.get("threshold", 20.0))}[name]()
@@ -160,7 +160,8 @@ def _torch_module(torch, name, params, channels):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,params", [
     ("hardtanh", {}), ("hardtanh", {"min": -0.5, "max": 2.0}), ("elu", {}), ("elu", {"alpha": 0.3}),
-    ("selu", {}), ("prelu", {}), ("prelu", {"per_channel": True}), ("mish", {}), ("softplus", {}),
+    ("selu", {}), ("prelu", {}), ("prelu", {"per_channel": True}), ("prelu", {"num_parameters": 5}),
+    ("mish", {}), ("softplus", {}),
     ("softplus", {"beta": 3.0, "threshold": 4.0}),
 ])
 def test_against_torch(name, params, dtype):
