@@ -57,6 +57,36 @@ def format_option(*choices: str, default: str = "table"):
                         help="Output format: a rich table for people, the rest for scripts.")
 
 
+def _parse_input_shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not 1 <= len(shape) <= 4 or min(shape) < 1:
+        raise UserError(f"--input-shape {value!r}: expected 1 to 4 positive integers, channels first, e.g. 3,224,224")
+    return shape
+
+
+def input_shape_option(command):
+    """`--input-shape C,H,W` for an ONNX model whose input dims are symbolic (netcalc.loading)."""
+
+    @click.option("--input-shape", "input_shape", default=None, metavar="C,H,W", callback=_parse_input_shape,
+                  help="For an ONNX model with symbolic input dims: the input size without the batch.")
+    @functools.wraps(command)
+    def wrapper(*args, input_shape=None, **kwargs):
+        from netcalc.loading import INPUT_SHAPE
+
+        token = INPUT_SHAPE.set(input_shape)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            INPUT_SHAPE.reset(token)
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netcalc")
 def cli():
@@ -65,10 +95,15 @@ def cli():
 
 @cli.command()
 @click.argument("spec")
-@format_option("table", "json", "csv", "markdown")
+@format_option("table", "json", "csv", "markdown", "html")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Write the report to FILE instead of stdout (any format but table).")
+@input_shape_option
 @reports_errors
-def analyze(spec, fmt):
-    """Per-layer output shape, params, MACs, FLOPs and receptive field, with totals."""
+def analyze(spec, fmt, output):
+    """Per-layer output shape, params, MACs, FLOPs and receptive field, with totals.
+
+    --format html -o report.html writes one self-contained page (sortable table, charts, diagram)."""
     from netcalc.analysis import analyze_file
     from netcalc import report
 
@@ -76,9 +111,12 @@ def analyze(spec, fmt):
     for warning in analysis.warnings:
         click.echo(f"netcalc: warning: {spec}: {warning}", err=True)
     if fmt == "table":
+        if output is not None:
+            raise UserError("-o needs a file format: --format json, csv, markdown or html")
         report.render_table(analysis, make_console())
     else:
-        click.echo(report.render_text(analysis, fmt), nl=False)
+        text = _html_report(analysis) if fmt == "html" else report.render_text(analysis, fmt)
+        _write_output(text.encode(), output)
 
 
 @cli.command()
@@ -162,6 +200,7 @@ def _progress(total: int, description: str):
 @format_option("table", "json")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input and weights.")
+@input_shape_option
 @reports_errors
 def verify(spec, batch, check_rf, fmt, max_memory, seed):
     """Run the NumPy reference executor and check every layer's real output shape (and, with
@@ -189,6 +228,7 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
 @cli.command()
 @click.argument("spec")
 @click.option("--layer", "layer_name", metavar="NAME", help="Explain only this layer (full dotted name).")
+@input_shape_option
 @reports_errors
 def explain(spec, layer_name):
     """The worked formulas behind every number: output size (with the floor/ceil), params, MACs,
@@ -250,19 +290,57 @@ def layers(fmt):
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights (without --weights).")
+@input_shape_option
 @reports_errors
 def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     """Run the reference executor on a given input (and weights); save every layer's output under
     its layer name."""
     from netcalc import running
     from netcalc.graph import build_graph
-    from netcalc.spec import load_spec
+    from netcalc.loading import load_network
 
-    graph = build_graph(load_spec(spec))
+    graph = build_graph(load_network(spec))
     outputs = running.run(graph, input_path, weights_path, dtype, _memory_limit(max_memory), seed,
                           progress=lambda total: _progress(total, "run"))
     running.save_outputs(save_path, outputs)
     click.echo(f"saved {len(outputs)} layer outputs to {save_path}")
+
+
+# ---- ONNX interchange (contract §8): import and export; logic in netcalc/onnx ----------------------
+@cli.command("import")
+@click.argument("model", metavar="MODEL.onnx")
+@click.option("-o", "--output", "out_path", default=None, metavar="SPEC.yaml", help="Write the spec here (default: stdout).")
+@click.option("--weights-out", default=None, metavar="W.npz", help="Also save the initializers in run's weight layout.")
+@input_shape_option
+@reports_errors
+def import_(model, out_path, weights_out):
+    """Read an ONNX model and write the equivalent spec (and its weights)."""
+    from netcalc.onnx.importer import import_file
+
+    text, layers = import_file(model, out_path, weights_out)
+    if out_path is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {layers} layers to {out_path}", err=True)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-o", "--output", "out_path", default=None, metavar="MODEL.onnx",
+              help="Where to write the model (default: the spec's name with .onnx).")
+@click.option("--weights", "weights_path", default=None, metavar="W.npz",
+              help="Weights in PyTorch names and layouts (default: seeded random).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset to write (13 to 21).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@input_shape_option
+@reports_errors
+def export(spec, out_path, weights_path, opset, seed):
+    """Write the spec as an ONNX model that onnxruntime runs: one named node per layer."""
+    from netcalc.onnx.export import export_file
+
+    out_path = out_path or os.path.splitext(os.path.basename(spec))[0] + ".onnx"
+    size, layers = export_file(spec, out_path, weights_path, opset, seed)
+    click.echo(f"wrote {layers} layers ({size:,} bytes) to {out_path}", err=True)
 
 
 def main():
@@ -393,3 +471,99 @@ def quiz(seed, level, count, output, key):
                 raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
             if output != "-":
                 click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------
+# Pictures: draw, erf, analyze --format html (issue 13). Logic in netcalc/draw.py,
+# netcalc/erf.py and netcalc/html_report.py; matplotlib and Graphviz are imported/run only here.
+# ---------------------------------------------------------------------------
+
+def _write_output(data: bytes, output: str | None) -> None:
+    """Bytes to a file (one-line error when it cannot be written), or to stdout."""
+    if output is None:
+        stream = getattr(sys.stdout, "buffer", None)
+        if stream is None:
+            click.echo(data.decode(), nl=False)
+        else:
+            sys.stdout.flush()
+            stream.write(data)
+            stream.flush()
+        return
+    try:
+        with open(output, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write: {exc.strerror or exc}") from None
+
+
+def _html_report(analysis) -> str:
+    from netcalc import html_report
+
+    return html_report.build(analysis)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="net.svg, net.png (laid out by Graphviz's dot), net.dot or net.mmd (Mermaid); "
+                   "default: DOT on stdout.")
+@click.option("--format", "fmt", type=click.Choice(["dot", "mmd", "svg", "png"]), default=None,
+              help="Override the format the extension of -o implies.")
+@click.option("--collapse", is_flag=True, help="Fold every block instance (and composite layer, and repeat "
+                                               "of plain layers) into one node.")
+@click.option("--counts", is_flag=True, help="Also show params and MACs on each node.")
+@reports_errors
+def draw(spec, output, fmt, collapse, counts):
+    """The network as a picture: one node per layer (name, type, output shape), edges from
+    `from`, block instances and repeat groups as clusters."""
+    from netcalc import draw as drawing
+    from netcalc.analysis import analyze_file
+
+    fmt = drawing.format_of(output, fmt)
+    analysis = analyze_file(spec)
+    diagram = drawing.build(analysis, collapse=collapse, counts=counts)
+    data = drawing.render(diagram, fmt, f"drawing {output or fmt}")
+    _write_output(data, output)
+    if output is not None:
+        click.echo(f"wrote {output} ({len(diagram.nodes)} nodes, {len(diagram.edges)} edges)", err=True)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--layer", "layer_name", metavar="NAME",
+              help="The layer whose central unit to study (default: the last layer with more than one "
+                   "position, i.e. the last feature map before global pooling).")
+@click.option("-o", "--output", default=None, metavar="FILE.png",
+              help="Draw the gradient magnitude with the theoretical field on it (needs netcalc[plot]).")
+@format_option("table", "json")
+@click.option("--samples", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Random inputs and weight draws to average over.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the inputs and weights.")
+@click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
+@reports_errors
+def erf(spec, layer_name, output, fmt, samples, seed, max_memory):
+    """The effective receptive field of a central unit: the magnitude of its input gradient
+    through the real network (seeded random weights and inputs), the theoretical field, the mass
+    inside it and the radii holding 50 % and 95 % of the gradient."""
+    import json
+    import types
+
+    from netcalc import erf as erfs
+    from netcalc.analysis import analyze_file
+
+    analysis = analyze_file(spec)
+    if output is not None:
+        from netcalc.optional import pyplot
+
+        pyplot("erf -o FILE")  # fail before the slow part when matplotlib is missing
+    layer = erfs.choose_layer(analysis, layer_name)
+    with _progress(samples, f"erf {layer.name}") as tick:
+        result = erfs.measure(analysis, layer.name, samples=samples, seed=seed,
+                              memory_limit=_memory_limit(max_memory),
+                              on_sample=lambda s: tick(types.SimpleNamespace(name=f"sample {s + 1}")))
+    if output is not None:
+        erfs.render_png(result, output, f"{analysis.name}: effective receptive field of {layer.name}")
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(erfs.render_text(result), nl=False)

@@ -2,13 +2,23 @@
 
 Along one axis, the field of output o is [lo(o), hi(o)] in input-pixel coordinates. Every
 layer netcalc knows maps output indices to input indices periodically (window.AxisMap), so
-fields are periodic too: lo(o + period) = lo(o) + shift. A `Field` stores one period of lo
-and hi exactly (integers), which covers conv/pool chains (period 1: the classic affine
-arithmetic) and the staircases that transposed convs and upsampling create, with no
-fractional-stride approximation. jump = shift / period.
+fields are periodic too. A `Field` stores one period of them exactly (integers), in two parts
+per residue r = o mod period:
 
-A broadcast input at a merge (a squeeze-excitation gate of spatial size 1) contributes the
-same field to every position; that constant part is kept apart as `hull`.
+- a *sliding* part [lo_r, hi_r] that moves with the output: at o = r + q·period it is
+  [lo_r + q·shift, hi_r + q·shift]. This covers conv/pool chains (period 1: the classic affine
+  arithmetic) and the staircases that transposed convs and upsampling create, with no
+  fractional-stride approximation. jump = shift / period.
+- a *fixed* part [a_r, b_r] that does not move with the output: what a broadcast input (a
+  squeeze-excitation gate of spatial size 1) adds to every position of a merge.
+
+The field of o is the hull of the two: [min(lo, a), max(hi, b)]. Either part may be absent
+(None). Both survive every later layer exactly: a layer's output reads a set of input positions,
+and the hull of their fields is the hull of their sliding parts (which still slide, by the
+layer's stride) joined with the hull of their fixed parts (which still do not move). A merge
+joins its inputs' sliding parts and their fixed parts separately, position by position.
+Folding a fixed part into the sliding one would make it translate with the output, giving
+fields wider than the whole padded input.
 """
 
 from __future__ import annotations
@@ -21,13 +31,26 @@ from netcalc.units import fraction_text
 from netcalc.window import AxisMap
 
 
+def _join(a, b):
+    """The hull of two intervals, either of which may be None (empty)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a[0], b[0]), max(a[1], b[1])
+
+
 @dataclass(frozen=True)
 class Field:
     period: int
     shift: int
-    lo: tuple  # per residue; None where the output reads nothing (an empty field)
+    lo: tuple  # sliding part per residue; None where it is empty
     hi: tuple
-    hull: tuple[int, int] | None = None
+    fixed: tuple | None = None  # per residue: the (lo, hi) that does not move with o, or None
+
+    def __post_init__(self):
+        if self.fixed is None:
+            object.__setattr__(self, "fixed", (None,) * self.period)
 
     @staticmethod
     def identity() -> "Field":
@@ -38,26 +61,36 @@ class Field:
     def jump(self) -> Fraction:
         return Fraction(self.shift, self.period)
 
-    def periodic_bounds(self, o: int) -> tuple[int, int] | None:
-        """[lo(o), hi(o)] of the periodic part alone (without the broadcast hull)."""
+    @property
+    def hull(self) -> tuple[int, int] | None:
+        """The hull of every residue's fixed part: None when the field slides everywhere."""
+        out = None
+        for part in self.fixed:
+            out = _join(out, part)
+        return out
+
+    def sliding(self, o: int) -> tuple[int, int] | None:
+        """The sliding part of output o's field (None if empty)."""
         q, r = divmod(o, self.period)
-        lo, hi = self.lo[r], self.hi[r]
-        return None if lo is None else (lo + q * self.shift, hi + q * self.shift)
+        lo = self.lo[r]
+        return None if lo is None else (lo + q * self.shift, self.hi[r] + q * self.shift)
 
     def bounds(self, o: int) -> tuple[int, int] | None:
-        """[lo(o), hi(o)] including the broadcast hull; None if empty."""
-        lo, hi = self.periodic_bounds(o) or (None, None)
-        if self.hull is not None:
-            if lo is None:
-                return self.hull
-            return min(lo, self.hull[0]), max(hi, self.hull[1])
-        return None if lo is None else (lo, hi)
+        """[lo(o), hi(o)]: the hull of the sliding and the fixed part; None if both are empty."""
+        return _join(self.sliding(o), self.fixed[o % self.period])
 
     def size(self, n_out: int) -> int | None:
         """The largest hi − lo + 1 over the real outputs 0 … n_out − 1."""
-        # Without a hull, hi − lo repeats with the period, so one period is enough.
-        last = n_out if self.hull is not None else min(n_out, self.period)
-        sizes = [b[1] - b[0] + 1 for b in map(self.bounds, range(last)) if b is not None]
+        # Along one residue class o = r + q·period, hi − lo = max(hi_r + q·shift, b_r) −
+        # min(lo_r + q·shift, a_r) is convex in q, so its largest value over the real outputs is
+        # at the first or the last of them: two evaluations per residue, exact.
+        sizes = []
+        for r in range(min(self.period, n_out)):
+            last = r + (n_out - 1 - r) // self.period * self.period
+            for o in (r, last):
+                b = self.bounds(o)
+                if b is not None:
+                    sizes.append(b[1] - b[0] + 1)
         return max(sizes) if sizes else None
 
     def start(self) -> Fraction | None:
@@ -71,19 +104,18 @@ def through(field: Field, amap: AxisMap) -> Field:
     period = amap.period_out * field.period // gcd(field.period, amap.period_in)
     input_advance = amap.period_in * period // amap.period_out
     shift = field.shift * input_advance // field.period
-    los, his = [], []
+    los, his, fixed = [], [], []
     for o in range(period):
-        lo = hi = None
+        sliding = still = None
         for i in amap.inputs_of(o):
-            q, r = divmod(i, field.period)
-            if field.lo[r] is None:
-                continue
-            a, b = field.lo[r] + q * field.shift, field.hi[r] + q * field.shift
-            lo = a if lo is None else min(lo, a)
-            hi = b if hi is None else max(hi, b)
-        los.append(lo)
-        his.append(hi)
-    return _reduced(Field(period, shift, tuple(los), tuple(his), field.hull))
+            # the taps of o + q·period are these shifted by q·input_advance, a whole number of
+            # the input's periods: same residues (same fixed parts), sliding parts q·shift on
+            sliding = _join(sliding, field.sliding(i))
+            still = _join(still, field.fixed[i % field.period])
+        los.append(None if sliding is None else sliding[0])
+        his.append(None if sliding is None else sliding[1])
+        fixed.append(still)
+    return _reduced(Field(period, shift, tuple(los), tuple(his), tuple(fixed)))
 
 
 class MisalignedFields(Exception):
@@ -92,7 +124,8 @@ class MisalignedFields(Exception):
 
 def union(fields: list[Field], broadcast: list[Field]) -> Field:
     """Fields at a merge: per position, the union of the inputs' fields. `broadcast` inputs
-    (spatial size 1 against a larger tensor) add their single field to every position."""
+    (spatial size 1 against a larger tensor) add their single field to every position, as a
+    fixed part: it does not move with the output."""
     jumps = {f.jump for f in fields}
     if len(jumps) > 1:
         raise MisalignedFields(" vs ".join(fraction_text(j) for j in sorted(jumps)))
@@ -102,35 +135,36 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
     jump = jumps.pop()
     shift = jump * period
     assert shift.denominator == 1  # every input's period divides `period`
-    los, his = [], []
+    gate = None
+    for f in broadcast:
+        gate = _join(gate, f.bounds(0))
+    los, his, fixed = [], [], []
     for o in range(period):
-        bounds = [f.periodic_bounds(o) for f in fields]
-        bounds = [b for b in bounds if b is not None]
-        los.append(min(b[0] for b in bounds) if bounds else None)
-        his.append(max(b[1] for b in bounds) if bounds else None)
-    # The hull is the same for every position: the inputs' own hulls (an earlier gate, kept
-    # constant, not shifted with the period) and the fields of the broadcast inputs.
-    hull = None
-    for b in [f.hull for f in fields] + [f.bounds(0) for f in broadcast]:
-        if b is not None:
-            hull = b if hull is None else (min(hull[0], b[0]), max(hull[1], b[1]))
-    return _reduced(Field(period, int(shift), tuple(los), tuple(his), hull))
+        sliding, still = None, gate
+        for f in fields:
+            sliding = _join(sliding, f.sliding(o))
+            still = _join(still, f.fixed[o % f.period])
+        los.append(None if sliding is None else sliding[0])
+        his.append(None if sliding is None else sliding[1])
+        fixed.append(still)
+    return _reduced(Field(period, int(shift), tuple(los), tuple(his), tuple(fixed)))
 
 
 def _reduced(field: Field) -> Field:
     """The same field with the smallest period (keeps periods from growing along a U-Net's
     upsampling path)."""
-    period, shift, lo, hi = field.period, field.shift, list(field.lo), list(field.hi)
+    period, shift = field.period, field.shift
+    lo, hi, fixed = list(field.lo), list(field.hi), list(field.fixed)
     p = 2
     while p <= period:
         if period % p == 0 and shift % p == 0:
             short, step = period // p, shift // p
             if all(_advance(lo[r], step) == lo[r + short] and _advance(hi[r], step) == hi[r + short]
-                   for r in range(period - short)):
-                period, shift, lo, hi = short, step, lo[:short], hi[:short]
+                   and fixed[r] == fixed[r + short] for r in range(period - short)):
+                period, shift, lo, hi, fixed = short, step, lo[:short], hi[:short], fixed[:short]
                 continue
         p += 1
-    return Field(period, shift, tuple(lo), tuple(hi), field.hull)
+    return Field(period, shift, tuple(lo), tuple(hi), tuple(fixed))
 
 
 def _advance(value, step):

@@ -7,18 +7,24 @@ support of d y[u] / d x. We measure it directly:
    calculated rf size along that axis over layers with local fields, at least 1), so that central units' fields are not
    clipped by the image border; rebuild the graph and its analysis at that input size.
 2. Run forward in float32 in *probe mode* (Executor(probe=True)): all weights in [0.5, 1.5]/fan_in
-   with zero biases, batchnorm with zero mean and shift, input in [0.5, 1.5]; each layer type
-   whose gradient would reach only part of what it reads declares a stand-in (`LayerType.probe`):
-   max pooling (and adaptive max, spp) an average over exactly the same window/bins,
-   activations and softmax a pass-through. So every tap a layer reads carries a strictly
+   with biases in [0.5, 1.5] (an output that only inserted zeros reach is then not exactly 0, so
+   a gate multiplied into it keeps its gradient), batchnorm with zero mean and shift, input in
+   [0.5, 1.5]; each layer type whose gradient would reach only part of what it reads declares a
+   stand-in (`LayerType.probe`): max pooling (and adaptive max, spp) an average over exactly the
+   same window/bins, activations and softmax a pass-through. So every tap a layer reads carries a strictly
    positive gradient and nothing cancels; the geometry (kernels, strides, dilations, pads,
    ceil_mode, bins, interpolation taps) is the registry's own. Every value and gradient is a
    sum of positive terms of order one (weights are normalised by fan-in), so float32 cannot
    turn a nonzero into zero; it halves the memory and time of float64.
-3. For each layer with spatial dims, one backward pass with a batch of one-hot seeds (channel
-   0) at units u0 + k·e_a, k = 0 … p_a along each axis a (p_a = the field's period, 1 on
-   conv/pool chains, > 1 after transposed convs and upsampling). Sample j of the input
-   gradient is unit j's field; its nonzero extent projected on axis a gives [lo, hi].
+3. For each layer with spatial dims, one backward pass with a batch of seeds at units
+   u0 + k·e_a, k = 0 … p_a along each axis a (p_a = the field's period, 1 on conv/pool chains,
+   > 1 after transposed convs and upsampling). Each seed is 1 at EVERY channel of its unit and 0
+   elsewhere: the field of a position is the union over all its channels (contract §5), and
+   channels may come from different inputs (concat) or be routed differently (channel shuffle,
+   slice). Seeding one channel would measure only the field of the branch that channel came
+   from. As every path's gradient is positive, the sum over channels cancels nothing, so its
+   support is exactly the union of the channels' supports. Sample j of the input gradient is
+   unit j's field; its nonzero extent projected on axis a gives [lo, hi].
 4. Measured size = max (hi − lo + 1) over one period; measured jump = (lo(u + p) − lo(u)) / p.
    Both are compared with the calculated size and jump at the enlarged input (which equal
    the ones at the spec's own input except for layers whose fields depend on the input size:
@@ -146,7 +152,7 @@ def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
     part = dataclasses.replace(fwd, outputs={k: v[:n] for k, v in fwd.outputs.items()})
     seed = np.zeros_like(part.outputs[name])
     for j, (_, _, u) in enumerate(units):
-        seed[(j, 0) + u] = 1.0
+        seed[(j, slice(None)) + u] = 1.0  # every channel of unit u: the position's whole field
     dx = ex.backward(x[:n], part, name, seed, weight_grads=False).input
     # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
     extents = []
@@ -186,12 +192,25 @@ def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
     # support to measure a jump from: there the sizes must both be empty and the jump is moot.
     # With fewer than period + 1 outputs along an axis (a 1×1 pooled map) there is no pair of
     # units one period apart either: the jump is not measurable there.
+    # A field with a fixed part (a squeeze-excitation gate's, which does not move with the
+    # output) is not periodic: its size is reached at the first or last output, which are not
+    # probed, and its extents may not move at all between units. On such an axis each probed
+    # unit's field is compared in place (below), not its size or jump.
     empty = [size is None for size in rf.size]
-    moot = [e or j is None for e, j in zip(empty, jumps)]
-    if sizes != list(rf.size) or any(j != e for j, e, m in zip(jumps, rf.jump, moot) if not m):
+    fixed = [f.hull is not None for f in rf.fields]
+    moot = [e or j is None or x for e, j, x in zip(empty, jumps, fixed)]
+    wrong_size = any(s != e for s, e, x in zip(sizes, rf.size, fixed) if not x)
+    wrong_jump = any(j != e for j, e, m in zip(jumps, rf.jump, moot) if not m)
+    # Every probed unit's measured [lo, hi] must be its calculated field, in place: a field of the
+    # right size at the wrong place is wrong too.
+    # A unit whose field is empty along one axis depends on no pixel at all.
+    misplaced = any(ms != (es if None not in es else [None] * len(es)) for ms, es in zip(extents, expected))
+    if wrong_size or wrong_jump or misplaced:
         check.status = "mismatch"
     if any(empty):
         check.note = "empty field (reads only inserted zeros): size checked, jump not measurable"
+    elif any(fixed):
+        check.note = "fixed part (squeeze-excitation gate): each probe's field compared in place"
     elif any(moot):
         check.note = "fewer than period + 1 outputs: size checked, jump not measurable"
     return check

@@ -17,7 +17,7 @@ from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
-TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits")
+TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits", "dotted_names")
 RESERVED_LAYER_KEYS = ("name", "from", "repeat", "expect", "if", "first")
 BLOCK_KEYS = ("args", "layers")
 MAX_LAYERS = 1_000_000  # expansion past this is an error, not a hang
@@ -37,6 +37,21 @@ class LayerDecl:
     expect_loc: Loc | None = None
 
 
+@dataclass(frozen=True)
+class Group:
+    """A run of consecutive layers that one entry produced: a block instance (kind "block"), the
+    copies of a `repeat: N` entry ("repeat"), or a composite layer's parts ("composite"). The
+    layers are `Spec.layers[start:stop]`; groups nest like the entries that made them. For
+    pictures (netcalc draw): names alone cannot tell a repeat group from a block instance."""
+
+    name: str | None   # the entry's full name (`layer1`, `layer1.0`); None for an unnamed repeat
+    kind: str          # "block" | "repeat" | "composite"
+    type_name: str     # the block's or the layer type's name
+    start: int
+    stop: int
+    count: int = 1     # copies, for "repeat"
+
+
 @dataclass
 class Spec:
     name: str
@@ -47,6 +62,9 @@ class Spec:
     limits: dict | None = None
     limits_loc: Loc | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # entry name → its last primitive layer
+    groups: list[Group] = field(default_factory=list)  # block instances, repeats, composites
+    # a loader that holds weights (an ONNX model's initializers) gives them lazily: () → {name: array}
+    weights: object = None
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -80,11 +98,12 @@ def parse_spec(doc, path: str) -> Spec:
         raise SpecError("'limits' must be a mapping like {params: 25M}", doc.loc_of("limits"))
 
     builder = _Builder(path, doc.get("blocks"), doc.loc_of("blocks") if "blocks" in doc else None)
+    builder.dotted_names = _parse_dotted_names(doc)
     builder.check_size(layers)
     builder.add_entries(layers, prefix="", previous="input", counters={})
     builder.check_unresolved()
     return Spec(name, path, input_shape, doc.loc_of("input"), builder.decls, limits,
-                doc.loc_of("limits") if limits is not None else None, builder.outputs)
+                doc.loc_of("limits") if limits is not None else None, builder.outputs, builder.groups)
 
 
 def _parse_input(doc: YMap) -> tuple[int, ...]:
@@ -171,7 +190,9 @@ class _Builder:
         self.outputs: dict[str, str] = {"input": "input"}
         self.defined_at: dict[str, Loc] = {}
         self.unresolved: list[tuple[str, str, Loc, str]] = []
+        self.groups: list[Group] = []
         self._sizes: dict[tuple, int] = {}
+        self.dotted_names = False
         _check_recursion(self.blocks)
 
     # -- one entry, as both the size pre-pass and the expansion read it -----------------------
@@ -270,8 +291,8 @@ class _Builder:
             key = e.kind.name
             explicit = e.reserved.get("name")
             if explicit is not None:
-                _check_name(explicit, e.reserved.loc_of("name"))
-            unit, copy = self._unit(e), 0
+                _check_name(explicit, e.reserved.loc_of("name"), self.dotted_names and scope.block is None)
+            unit, copy, before = self._unit(e), 0, len(self.decls)
             for params, count in self._runs(e):
                 for _ in range(count):
                     counters[key] = counters.get(key, 0) + 1
@@ -287,6 +308,9 @@ class _Builder:
                     copy += 1
             if explicit is not None and e.repeat > 1:
                 self.outputs[scope.prefix + explicit] = previous  # `from: layer1` = its last copy
+            if e.repeat > 1 and len(self.decls) > before:
+                self.groups.append(Group(None if explicit is None else scope.prefix + explicit, "repeat",
+                                         e.type_name, before, len(self.decls), e.repeat))
         return previous
 
     def _skip(self, full: str, inputs, type_loc: Loc, reserved) -> str:
@@ -307,6 +331,9 @@ class _Builder:
         before = len(self.decls)
         last = self.add_entries(body, inner.prefix, inputs[0] if len(inputs) == 1 else inputs, {}, inner)
         self.outputs[full] = last
+        if len(self.decls) > before:
+            kind = "block" if isinstance(block, Block) else "composite"  # a built-in block: `separable`
+            self.groups.append(Group(full, kind, block.name, before, len(self.decls)))
         expect = reserved.get("expect") if isinstance(reserved, YMap) else None
         if expect is not None:  # an instance's expectations are its output layer's
             decl = self.decls[-1] if len(self.decls) > before else None
@@ -515,10 +542,22 @@ def _merged(base, extra, fallback: Loc) -> YMap:
     return out
 
 
-def _check_name(name, loc: Loc) -> None:
+def _parse_dotted_names(doc: YMap) -> bool:
+    """`dotted_names: true` (as `netcalc import` writes): top-level explicit names may be module
+    paths such as `layer1.0.conv1`, each part non-empty."""
+    value = doc.get("dotted_names", False)
+    if not isinstance(value, bool):
+        raise SpecError(f"'dotted_names' must be true or false, got {value!r}", doc.loc_of("dotted_names"))
+    return value
+
+
+def _check_name(name, loc: Loc, dotted: bool = False) -> None:
     if not isinstance(name, str) or not name:
         raise SpecError(f"'name' must be a non-empty string, got {name!r}", loc)
-    if "." in name:
+    if dotted and "." in name:
+        if "" in name.split("."):
+            raise SpecError(f"layer name '{name}' has an empty part between dots", loc)
+    elif "." in name:
         raise SpecError(f"layer name '{name}' may not contain a dot (dots separate block paths)", loc)
     if name == "input":
         raise SpecError("'input' is reserved for the network input; pick another layer name", loc)

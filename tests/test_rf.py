@@ -64,8 +64,9 @@ SOURCES = {
     "upsample": _upsample,
     "adaptive_avgpool": _adaptive,
     "adaptive_maxpool": _adaptive,
-    "global_avgpool": lambda p, o, n_in, n_out: list(range(n_in)),
-    "global_maxpool": lambda p, o, n_in, n_out: list(range(n_in)),
+    # one bin of the whole input (past the real outputs the lattice continues)
+    "global_avgpool": lambda p, o, n_in, n_out: list(range(o * n_in, (o + 1) * n_in)),
+    "global_maxpool": lambda p, o, n_in, n_out: list(range(o * n_in, (o + 1) * n_in)),
     "pixel_shuffle": lambda p, o, n_in, n_out: [o // p["factor"]],  # contract §7
     "flatten": None, "linear": None, "spp": None,
     **{name: _pointwise for name in ("relu", "relu6", "leaky_relu", "sigmoid", "tanh", "silu", "gelu", "hardswish",
@@ -297,76 +298,185 @@ def test_hypothesis_regression_single_pixel_before_linear_upsample():
     assert analysis.layers[-1].rf.size == [size]
 
 
-# ---- a squeeze-excitation gate followed by a residual add (issue 9: MobileNetV3's bneck) ----
+# ---------------------------------------------------------------------------
+# Squeeze-excitation gates merged with sliding branches (issue 11): a brute-force reference on
+# graphs. A merge's output o reads position o of every input, except a broadcast input (spatial
+# size 1 against a larger output), which it reads at position 0 for every o: the gate's single
+# field joins every position and does not move with it.
+# ---------------------------------------------------------------------------
 
-def _graph_brute_force(n_input: int, entries: list[dict], analysis):
-    """field(name, o) by direct pulls through a small graph: a global pool reads every input
-    index, a merge reads each input at o (at 0 for a broadcast input of size 1), every other layer
-    through SOURCES. Entries carry explicit names and `from` lists."""
-    size = {"input": n_input, **{layer.name: layer.output[1] for layer in analysis.layers}}
-    by_name = {e["name"]: e for e in entries}
+MERGES = ("add", "mul", "concat")
+
+
+def graph_brute_force(n_input: int, spec: list[dict], analysis):
+    """field(name, o) for every layer of a 1-D graph spec, by recursive pulls through each
+    layer's direct definition (`sources`) and, at merges, the union of the inputs' fields."""
+    sizes = {"input": n_input}
+    nodes = {}
+    for entry, layer in zip(spec, analysis.layers):
+        kind = next(k for k in entry if k not in ("name", "from"))
+        nodes[layer.name] = (kind, {kind: entry[kind] or {}}, list(layer.node.inputs))
+        sizes[layer.name] = layer.output[1]
 
     @lru_cache(maxsize=None)
     def field(name: str, o: int):
         if name == "input":
             return (o, o)
-        entry = by_name[name]
-        kind = next(k for k in entry if k not in ("name", "from"))
-        inputs = entry["from"] if isinstance(entry["from"], list) else [entry["from"]]
-        if kind in ("add", "mul"):
-            taps = [(i, 0 if size[i] == 1 else o) for i in inputs]
+        kind, entry, inputs = nodes[name]
+        if kind in MERGES:
+            pulls = [(i, 0 if sizes[i] == 1 and sizes[name] > 1 else o) for i in inputs]
         else:
-            taps = [(inputs[0], i) for i in sources({kind: entry[kind] or {}}, o, size[inputs[0]], size[name])]
-        bounds = [b for b in (field(i, t) for i, t in taps) if b is not None]
-        return (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
+            pulls = [(inputs[0], i) for i in sources(entry, o, sizes[inputs[0]], sizes[name])]
+        bounds = [b for b in (field(*pull) for pull in pulls) if b is not None]
+        if not bounds:
+            return None
+        return min(b[0] for b in bounds), max(b[1] for b in bounds)
 
-    return field
+    def jump(name: str) -> Fraction:
+        """The contract's jump, independently: strides multiply it, upsampling factors divide
+        it, pooling to m bins multiplies it by in/m; a merge takes its non-broadcast inputs'."""
+        if name == "input":
+            return Fraction(1)
+        kind, entry, inputs = nodes[name]
+        p = entry[kind]
+        if kind in MERGES:
+            return jump(next(i for i in inputs if sizes[i] == sizes[name]))
+        base = jump(inputs[0])
+        if kind in ("conv", "maxpool"):
+            return base * p.get("stride", p.get("kernel", 1) if kind == "maxpool" else 1)
+        if kind == "conv_transpose":
+            return base / p["stride"]
+        if kind == "upsample":
+            return base / p["scale"]
+        if kind.startswith(("adaptive", "global")):
+            return base * Fraction(sizes[inputs[0]], p.get("out", 1))
+        return base  # pointwise
+
+    return field, jump, sizes
 
 
-_local = st.one_of(
-    st.builds(lambda k, s, d, p: {"conv": {"out": 1, "kernel": k, "stride": s, "dilation": d, "padding": p}},
-              st.integers(1, 5), st.integers(1, 2), st.integers(1, 2), st.integers(0, 3)),
-    st.builds(lambda k: {"maxpool": {"kernel": k, "stride": 1, "padding": k // 2}}, st.integers(1, 3)),
-)
+def _field_layers():
+    """Layers after which fields stay local: convs (dilated, strided), pooling, transposed
+    convs (also with kernel < stride: outputs no product reaches), upsampling."""
+    return st.one_of(
+        layer_1d,
+        st.builds(lambda s, k: {"conv_transpose": {"out": 1, "kernel": k, "stride": s}},
+                  st.integers(2, 3), st.integers(1, 2)),
+        st.just({"sigmoid": None}),
+    )
 
 
-@settings(max_examples=60, deadline=None)
-@given(head=st.lists(_local, max_size=2), body=st.lists(_local, max_size=2), tail=st.lists(_local, max_size=2),
-       n=st.integers(6, 24))
-def test_rf_after_a_gated_residual_matches_brute_force(head, body, tail, n):
-    """head → [body → x·gate(global pool)] + skip → tail: the gate's field (the whole map) is the
-    same for every position, and a later merge or conv must not shift it with the position."""
-    entries, prev = [], "input"
+@st.composite
+def se_graph(draw):
+    """A random 1-D spec: a trunk, then 1–2 squeeze-excitation blocks (a gate pooled from the
+    block's input or its body, merged by mul — either order — and then by add or concat with the
+    body or the block's input, or not at all), then more layers, ending in global or adaptive
+    pooling or not."""
+    spec = [dict(e) for e in draw(st.lists(_field_layers(), max_size=2))]
+    names = iter(f"n{i}" for i in range(100))
 
-    def chain(items, prefix):
-        nonlocal prev
-        for i, item in enumerate(items):
-            entries.append({**item, "name": f"{prefix}{i}", "from": prev})
-            prev = f"{prefix}{i}"
+    def add(entry, **extra):
+        name = next(names)
+        spec.append(dict(entry, name=name, **extra))
+        return name
 
-    chain(head, "h")
-    skip = prev
-    chain(body, "b")
-    entries += [{"global_avgpool": None, "name": "pool", "from": prev},
-                {"mul": None, "name": "gated", "from": [prev, "pool"]}]
-    entries.append({"add": None, "name": "res", "from": ["gated", skip]})
-    prev = "res"
-    chain(tail, "t")
+    last = add({"identity": None})
+    for _ in range(draw(st.integers(1, 2))):
+        block_in = last
+        k, d = draw(st.integers(0, 2)), draw(st.integers(1, 2))
+        body = add({"conv": {"out": 1, "kernel": 2 * k + 1, "dilation": d, "padding": k * d}})
+        pool = draw(st.sampled_from([{"global_avgpool": None}, {"global_maxpool": None},
+                                     {"adaptive_avgpool": {"out": 1}}, {"adaptive_maxpool": {"out": 1}}]))
+        squeezed = add(pool, **{"from": draw(st.sampled_from([block_in, body]))})
+        gate = add({"conv": {"out": 1, "kernel": 1}}, **{"from": squeezed})
+        gate = add({"sigmoid": None}, **{"from": gate})
+        pair = [body, gate] if draw(st.booleans()) else [gate, body]
+        last = add({"mul": None}, **{"from": pair})
+        how = draw(st.sampled_from(["none", "add", "concat"]))
+        if how != "none":
+            other = draw(st.sampled_from([block_in, body]))
+            pair = [last, other] if draw(st.booleans()) else [other, last]
+            last = add({how: None}, **{"from": pair})
+        if draw(st.booleans()):
+            stride = draw(st.integers(1, 3))
+            last = add({"conv": {"out": 1, "kernel": draw(st.integers(1, 4)), "stride": stride}})
+    spec += [dict(e) for e in draw(st.lists(_field_layers(), max_size=2))]
+    spec += draw(st.sampled_from([[], [{"global_avgpool": None}], [{"global_maxpool": None}],
+                                  [{"adaptive_avgpool": {"out": draw(st.integers(1, 5))}}],
+                                  [{"adaptive_maxpool": {"out": draw(st.integers(1, 5))}}]]))
+    return spec
+
+
+def _merge_inputs_extent(field, sizes, inputs):
+    """The hull of the inputs' fields over all their real positions: the whole padded input a
+    merge can see."""
+    bounds = [field(i, o) for i in inputs for o in range(sizes[i])]
+    bounds = [b for b in bounds if b is not None]
+    return (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
+
+
+@settings(max_examples=200, deadline=None)
+@given(spec=se_graph(), n=st.integers(6, 24))
+def test_rf_after_squeeze_excitation_merges_matches_brute_force(spec, n):
     try:
-        analysis = analyze_spec([1, n], entries)
+        analysis = analyze_spec([1, n], spec)
     except SpecError:
         assume(False)
-    assume(not analysis.warnings)  # a strided body against the skip: misaligned, no field
-    field = _graph_brute_force(n, entries, analysis)
+    assume(not analysis.warnings)  # a body pooled down to one pixel: misaligned with its gate
+    field, jump, sizes = graph_brute_force(n, spec, analysis)
     for layer in analysis.layers:
-        for o in range(layer.output[1]):
-            assert layer.rf.fields[0].bounds(o) == field(layer.name, o), (layer.name, o)
+        rf, name, n_out = layer.rf, layer.name, layer.output[1]
+        truth = [field(name, o) for o in range(n_out)]
+        # the exact field of every real output, not only the summary numbers
+        assert [rf.fields[0].bounds(o) for o in range(n_out)] == truth, name
+        widths = [b[1] - b[0] + 1 for b in truth if b is not None]
+        assert rf.size == [max(widths) if widths else None], name
+        assert rf.start == [None if truth[0] is None else Fraction(sum(truth[0]), 2)], name
+        assert rf.jump == [jump(name)], name
+        if layer.type in MERGES:  # never wider than what the merge's inputs see in all
+            whole = _merge_inputs_extent(field, sizes, list(layer.node.inputs))
+            assert all(b is None or whole[0] <= b[0] and b[1] <= whole[1] for b in truth), name
 
 
-def test_rf_after_a_gated_residual_by_hand():
-    # every output of the gated sum sees the whole 6-wide input; a 3-tap conv after it still does
-    a = analyze_spec([2, 6], [{"global_avgpool": None, "name": "g"}, {"mul": None, "from": ["input", "g"]},
-                              {"add": None, "from": ["mul1", "input"]}, {"conv": {"out": 2, "kernel": 3}}])
-    for layer in a.layers[1:]:
-        assert [layer.rf.fields[0].bounds(o) for o in range(layer.output[1])] == [(0, 5)] * layer.output[1]
-        assert layer.rf.size == [6]
+SE_RESIDUAL = [  # issue 11's reproducer: a gate merged by mul, then by add with the sliding branch
+    {"conv": {"out": 8, "kernel": 3, "padding": 1}, "name": "c0"},
+    "global_avgpool",
+    {"conv": {"out": 8, "kernel": 1}},
+    {"sigmoid": {}, "name": "gate"},
+    {"mul": None, "from": ["c0", "gate"]},
+    {"add": None, "from": ["mul1", "c0"]},
+    "global_maxpool",
+]
+
+
+def test_squeeze_excitation_then_residual_add_by_hand():
+    # c0 sees [o − 1, o + 1]; the gate sees c0's whole padded extent [−1, 18] (20 pixels); every
+    # output of mul1 and add1 sees that whole extent (it does not move with o), and so does the
+    # global max pool: 20, not the 37 of a field extended as if it translated with jump 1.
+    a = analyze_spec([4, 18, 18], SE_RESIDUAL)
+    mul, add, pooled = (a.layer(name).rf for name in ("mul1", "add1", "global_maxpool1"))
+    for rf in (mul, add):
+        assert rf.size == [20, 20] and rf.jump == [1, 1] and rf.start == [Fraction(17, 2)] * 2
+        assert [rf.fields[0].bounds(o) for o in (0, 9, 17)] == [(-1, 18)] * 3
+    assert pooled.size == [20, 20] and pooled.jump == [18, 18]
+    assert a.final_rf == 20
+
+
+def test_fixed_part_survives_strides_and_upsampling():
+    # After the SE merge, a stride-2 conv padded by 2 and a 2× nearest upsample. mul1's output
+    # o' sees its sliding [o' − 1, o' + 1] and the gate's fixed [−1, 12] (c0's whole padded
+    # extent). conv2's output o reads mul1 at 2o − 2 … 2o: output 0 reaches the padding positions
+    # −2, −1 (sliding [−3, 1]), output 6 reaches 12 (sliding [11, 13]); the fixed part does not
+    # move. The upsample's output o reads conv2 at o // 2.
+    a = analyze_spec([1, 12], [
+        {"conv": {"out": 1, "kernel": 3, "padding": 1}, "name": "c0"},
+        "global_avgpool",
+        {"mul": None, "from": ["c0", "global_avgpool1"]},
+        {"conv": {"out": 1, "kernel": 3, "stride": 2, "padding": 2}},
+        {"upsample": {"scale": 2}},
+    ])
+    conv, up = a.layers[-2].rf, a.layers[-1].rf
+    assert a.layers[-1].output == (1, 14)
+    assert [conv.fields[0].bounds(o) for o in range(7)] == [(-3, 12)] + [(-1, 12)] * 5 + [(-1, 13)]
+    assert [up.fields[0].bounds(o) for o in range(14)] == [(-3, 12)] * 2 + [(-1, 12)] * 10 + [(-1, 13)] * 2
+    assert up.size == [16] and up.jump == [1] and up.start == [Fraction(9, 2)]

@@ -340,3 +340,168 @@ def test_espcn_verify_rf_at_a_small_input():
     checks = rfprobe.measure(small, memory_limit=600 * 2**20)
     assert len(checks) == len(small.layers)
     assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
+
+
+# --- torchvision's model zoo with today's layer types (issue 9) ----------------------------------
+# Figures: torchvision's documentation page of each builder
+# (pytorch.org/vision/stable/models/generated/torchvision.models.<builder>.html), table of the weight
+# enum: "num_params" and "GFLOPS", where GFLOPS is the weight metadata's "_ops" (multiply-accumulates)
+# printed with 2 decimals (docs/source/conf.py: f"{v:.2f}"); the metadata itself
+# (torchvision/models/<file>.py) carries 3 decimals, which we check too.
+
+ZOO = {  # spec: (weight enum, num_params, docs GFLOPS, metadata _ops)
+    "densenet121": ("DenseNet121_Weights.IMAGENET1K_V1", 7_978_856, "2.83", "2.834"),
+    "squeezenet1_1": ("SqueezeNet1_1_Weights.IMAGENET1K_V1", 1_235_496, "0.35", "0.349"),
+    "resnext50_32x4d": ("ResNeXt50_32X4D_Weights.IMAGENET1K_V1", 25_028_904, "4.23", "4.230"),
+    "wide_resnet50_2": ("Wide_ResNet50_2_Weights.IMAGENET1K_V1", 68_883_240, "11.40", "11.398"),
+    "mnasnet1_0": ("MNASNet1_0_Weights.IMAGENET1K_V1", 4_383_312, "0.31", "0.314"),
+    "regnet_y_400mf": ("RegNet_Y_400MF_Weights.IMAGENET1K_V1", 4_344_144, "0.40", "0.402"),
+    "inception_v3": ("Inception_V3_Weights.IMAGENET1K_V1", 27_161_264, "5.71", "5.713"),
+    "fcn_resnet50": ("FCN_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1", 35_322_218, "152.72", "152.717"),
+}
+INCEPTION_AUX = "inception_v3_aux"  # counted in inception_v3's num_params only (see its header)
+
+
+def output_of(result, name: str):
+    """The output shape of a layer, or of a block instance / repeat (its last layer)."""
+    inner = [layer for layer in result.layers if layer.name == name or layer.name.startswith(f"{name}.")]
+    return inner[-1].output
+
+
+def header(name: str) -> str:
+    lines = (SPECS / f"{name}.yaml").read_text(encoding="utf-8").splitlines()
+    return " ".join(line for line in lines if line.startswith("#"))
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_spec_header_cites_its_weights_and_figures(name):
+    enum, params, gflops, _ = ZOO[name]
+    text = header(name)
+    assert f"torchvision.models.{'segmentation.' if name.startswith('fcn') else ''}{name}" in text
+    assert enum.split(".")[0] in text, "names the weight enum whose figures it cites"
+    assert f"{params:,}" in text and f"{gflops} GFLOPS" in text
+    assert re.search(r"\b(19|20)\d\d\b", text), "names the paper with its year"
+
+
+@pytest.mark.parametrize("name", sorted(set(ZOO) - {"inception_v3"}))
+def test_zoo_totals_equal_torchvisions_published_figures(name):
+    _, params, gflops, ops = ZOO[name]
+    result = analysis(name)
+    assert result.total("params") == params
+    macs = result.total("macs") / 1e9
+    assert (f"{macs:.2f}", f"{macs:.3f}") == (gflops, ops)
+
+
+def test_inception_v3_figures_count_the_aux_head_in_params_only():
+    _, params, gflops, ops = ZOO["inception_v3"]
+    main, aux = analysis("inception_v3"), analysis(INCEPTION_AUX)
+    # InceptionAux(768, 1000) worked by hand: 1×1 conv to 128 + BN, 5×5 conv to 768 + BN, fc
+    aux_params = conv(768, 128, 1, bias=False) + 2 * 128 + conv(128, 768, 5, bias=False) + 2 * 768 + 768 * 1000 + 1000
+    assert aux.total("params") == aux_params == 3_326_696
+    assert main.total("params") + aux.total("params") == params      # num_params counts AuxLogits
+    assert main.total("params") == params - aux_params == 23_834_568
+    macs = main.total("macs") / 1e9
+    assert (f"{macs:.2f}", f"{macs:.3f}") == (gflops, ops)           # GFLOPS: eval mode, no aux head
+    with_aux = (main.total("macs") + aux.total("macs")) / 1e9
+    assert f"{with_aux:.3f}" != ops                                  # ... it would show if counted
+    # the aux spec's input is what Mixed_6e hands AuxLogits
+    assert output_of(main, "Mixed_6e") == tuple(aux.graph.input_shape) == (768, 17, 17)
+
+
+def test_inception_v3_shapes_follow_torchvisions_comments():
+    result = analysis("inception_v3")
+    expected = {"Conv2d_1a_3x3": (32, 149, 149), "Conv2d_2a_3x3": (32, 147, 147), "maxpool1": (64, 73, 73),
+                "Conv2d_4a_3x3": (192, 71, 71), "maxpool2": (192, 35, 35), "Mixed_5b": (256, 35, 35),
+                "Mixed_5d": (288, 35, 35), "Mixed_6a": (768, 17, 17), "Mixed_7a": (1280, 8, 8),
+                "Mixed_7c": (2048, 8, 8)}
+    assert {name: output_of(result, name) for name in expected} == expected
+
+
+def test_fcn_resnet50_counts_its_aux_head_in_both_figures():
+    _, params, gflops, ops = ZOO["fcn_resnet50"]
+    result = analysis("fcn_resnet50")
+    backbone = 25_557_032 - (2048 * 1000 + 1000)                 # resnet50's published count without fc
+    head = conv(2048, 512, 3, bias=False) + 2 * 512 + conv(512, 21, 1)
+    aux = conv(1024, 256, 3, bias=False) + 2 * 256 + conv(256, 21, 1)
+    assert backbone + head + aux == params == result.total("params")
+    assert sum(layer.params for layer in result.layers if layer.name.startswith("aux_classifier.")) == aux
+    # output stride 8: layer3 and layer4 dilate instead of striding, so both heads see 65×65
+    assert output_of(result, "layer3") == (1024, 65, 65)
+    assert output_of(result, "layer4") == (2048, 65, 65)
+    aux_macs = 65 * 65 * (1024 * 256 * 9 + 256 * 21)
+    assert sum(layer.macs for layer in result.layers if layer.name.startswith("aux_classifier.")) == aux_macs
+    macs = result.total("macs")
+    assert (f"{macs / 1e9:.2f}", f"{macs / 1e9:.3f}") == (gflops, ops)
+    assert f"{(macs - aux_macs) / 1e9:.2f}" != gflops               # without the aux head it is not reached
+    assert result.layer("out").output == result.layer("aux").output == (21, 520, 520)
+    assert result.layers[-1].name == "out"                           # the final RF is the main head's
+
+
+def test_fcn_resnet50_dilates_like_replace_stride_with_dilation():
+    graph = analysis("fcn_resnet50").graph
+    conv2 = {node.name: node.params for node in graph.nodes if node.name.endswith(".conv2")}
+    # torchvision's _make_layer(dilate=True): the stage's first block keeps the previous dilation
+    # (and stride 1), the others use twice it; a 3×3 pads by its dilation, so 65×65 is kept
+    expected = {"layer2.0": (2, 1), "layer3.0": (1, 1), "layer3.5": (1, 2), "layer4.0": (1, 2), "layer4.1": (1, 4),
+                "layer4.2": (1, 4)}
+    for block, (stride, dilation) in expected.items():
+        params = conv2[f"{block}.conv2"]
+        assert params["stride"] == (stride, stride) and params["dilation"] == (dilation, dilation)
+        assert params["padding"] == ((dilation, dilation), (dilation, dilation))
+
+
+def test_densenet121_by_hand():
+    params, channels = conv(3, 64, 7, bias=False) + 2 * 64, 64
+    for block, layers in enumerate((6, 12, 24, 16)):
+        for _ in range(layers):  # BN, 1×1 conv to 4·32, BN, 3×3 conv to 32
+            params += 2 * channels + conv(channels, 128, 1, bias=False) + 2 * 128 + conv(128, 32, 3, bias=False)
+            channels += 32
+        if block < 3:            # transition: BN, 1×1 conv halving the channels
+            params += 2 * channels + conv(channels, channels // 2, 1, bias=False)
+            channels //= 2
+    params += 2 * channels + channels * 1000 + 1000
+    result = analysis("densenet121")
+    assert channels == 1024 and result.total("params") == params
+    assert output_of(result, "denseblock1") == (256, 56, 56)
+    assert output_of(result, "transition3") == (512, 7, 7)
+    assert result.layer("norm5").output == (1024, 7, 7)
+
+
+def test_squeezenet1_1_by_hand():
+    fires = [(64, 16, 64), (128, 16, 64), (128, 32, 128), (256, 32, 128), (256, 48, 192), (384, 48, 192),
+             (384, 64, 256), (512, 64, 256)]
+    params = conv(3, 64, 3) + sum(conv(i, s, 1) + conv(s, e, 1) + conv(s, e, 3) for i, s, e in fires) + conv(512, 1000, 1)
+    result = analysis("squeezenet1_1")
+    assert result.total("params") == params
+    # 224 → 111 (3×3/2) → 55 → 27 → 13, the pools in ceil mode
+    assert [layer.output[1] for layer in result.layers if layer.type == "maxpool"] == [55, 27, 13]
+
+
+def test_resnext_and_wide_resnet_differ_from_resnet50_only_in_the_bottleneck():
+    resnet, resnext, wide = analysis("resnet50"), analysis("resnext50_32x4d"), analysis("wide_resnet50_2")
+    assert resnext.layer("layer1.0.conv2").params == 128 * (128 // 32) * 9        # 32 groups of 4 channels
+    assert wide.layer("layer1.0.conv2").params == 128 * 128 * 9
+    assert resnet.layer("layer4.2.conv2").params == 512 * 512 * 9
+    assert wide.layer("layer4.2.conv2").params == 1024 * 1024 * 9                 # 2048-1024-2048
+    for other in (resnext, wide):
+        assert [layer.output for layer in other.layers if layer.name.endswith("relu3")] == \
+            [layer.output for layer in resnet.layers if layer.name.endswith("relu3")]
+
+
+def test_regnet_y_400mf_stages_follow_the_quantized_linear_rule():
+    import math
+    # RegNet's rule (Radosavovic et al. 2020, §3.3): u_j = w_0 + w_a·j, s_j = round(log(u_j/w_0)/log(w_m)),
+    # w_j = round(w_0·w_m^s_j / 8)·8; a stage is a run of equal widths
+    depth, w_0, w_a, w_m = 16, 48, 27.89, 2.09
+    widths = [round(w_0 * w_m ** round(math.log((w_0 + w_a * j) / w_0) / math.log(w_m)) / 8) * 8 for j in range(depth)]
+    stages = sorted(set(widths))
+    depths = [widths.count(w) for w in stages]
+    assert (stages, depths) == ([48, 104, 208, 440], [1, 3, 6, 6])
+    result = analysis("regnet_y_400mf")
+    for index, (width, count) in enumerate(zip(stages, depths), start=1):
+        stage = [layer.name for layer in result.layers if layer.name.startswith(f"block{index}.")]
+        assert len({name.split(".")[1] for name in stage}) == count or count == 1
+        assert output_of(result, f"block{index}")[0] == width
+    # squeeze-excitation width: round(0.25 · the block's input width); groups of 8 channels in the 3×3
+    assert result.layer("block2.0.se.fc1").output[0] == 12 and result.layer("block2.1.se.fc1").output[0] == 26
+    assert result.layer("block4.0.b").params == 440 * 8 * 9

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netcalc import rfprobe
 from netcalc.analysis import analyze_graph
@@ -425,3 +426,192 @@ def test_rf_when_the_input_cannot_be_enlarged():
     assert all(c.status == "ok" for c in checks.values()), checks
     assert checks["wide"].clipped
     assert checks["pool"].measured_size == [10, 10] and "jump not measurable" in checks["pool"].note
+
+
+# ---------------------------------------------------------------------------
+# verify --rf (issue 11): every channel of a position is seeded, so concats and layers that route
+# channels differently are measured over their whole field; exact fields after SE merges
+# ---------------------------------------------------------------------------
+
+SE_RESIDUAL = """
+input: [4, 18, 18]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+    name: c0
+  - global_avgpool
+  - conv: {out: 8, kernel: 1}
+  - sigmoid: {}
+    name: gate
+  - mul:
+    from: [c0, gate]
+  - add:
+    from: [mul1, c0]
+  - global_maxpool
+"""
+
+CONCAT_SKIP_FIRST = """
+input: [3, 32, 32]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+    name: skip
+  - maxpool: {kernel: 2}
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - conv_transpose: {out: 8, kernel: 2, stride: 2}
+    name: up
+  - concat:
+    from: [skip, up]
+"""
+
+# specs/unet.yaml's layout with three levels, 2 channels, at 16×16: small enough for the probe to
+# enlarge the input (every decoder concat is compared unclipped), and every concat has the skip
+# (the smaller field) as its first input
+SMALL_UNET = """
+input: [1, 16, 16]
+blocks:
+  double:
+    args: {out: null}
+    layers:
+      - {conv: {out: out, kernel: 3, padding: 1}, name: conv1}
+      - relu
+      - {conv: {out: out, kernel: 3, padding: 1}, name: conv2}
+      - relu
+  down:
+    args: {out: null}
+    layers:
+      - {maxpool: {kernel: 2}, name: pool}
+      - {double: {out: out}, name: conv}
+layers:
+  - {double: {out: 2}, name: enc1}
+  - {down: {out: 2}, name: enc2}
+  - {down: {out: 2}, name: bottom}
+  - {conv_transpose: {out: 2, kernel: 2, stride: 2}, name: up2}
+  - {concat: , from: [enc2, up2], name: cat2}
+  - {double: {out: 2}, name: dec2}
+  - {conv_transpose: {out: 2, kernel: 2, stride: 2}, name: up1}
+  - {concat: , from: [enc1, up1], name: cat1}
+  - {double: {out: 2}, name: dec1}
+  - {conv: {out: 2, kernel: 1}, name: head}
+"""
+
+
+def test_rf_probe_after_squeeze_excitation_and_residual_add(spec_file):
+    """Issue 11's reproducer: the final field is c0's whole padded extent (20), and every row,
+    add1 included, agrees with the probe."""
+    assert analysis_of(SE_RESIDUAL).final_rf == 20
+    result = invoke(["verify", spec_file(SE_RESIDUAL), "--rf", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rfs = {layer["name"]: layer["rf"] for layer in json.loads(result.output)["layers"]}
+    assert rfs["add1"]["status"] == "ok" and rfs["global_maxpool1"]["status"] == "ok"
+
+
+def test_rf_probe_seeds_every_channel_of_a_concat(spec_file):
+    """concat1's channels 0–7 come from `skip` (field 3), 8–15 from `up` (field 8 by hand:
+    conv 3, pool 2 → 4, conv 3 at jump 2 → 8; the 2×2 stride-2 transposed conv adds nothing).
+    The field of a position is the union: 8, and the probe measures 8 (not skip's 3)."""
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(CONCAT_SKIP_FIRST))}
+    assert checks["concat1"].status == "ok" and not checks["concat1"].clipped
+    assert checks["concat1"].measured_size == [8, 8] and checks["concat1"].measured_jump == [1, 1]
+    assert invoke(["verify", spec_file(CONCAT_SKIP_FIRST), "--rf"]).exit_code == 0
+
+
+def test_rf_probe_unet_decoder_concats():
+    analysis = analysis_of(SMALL_UNET)
+    checks = {c.layer: c for c in rfprobe.measure(analysis)}
+    assert all(c.status == "ok" for c in checks.values()), [c for c in checks.values() if c.status != "ok"]
+    for name in ("cat2", "cat1"):
+        # compared unclipped, and the union is the upsampling path's field, not the skip's
+        assert not checks[name].clipped
+        assert checks[name].measured_size == analysis.layer(name).rf.size
+        assert checks[name].measured_size == checks[name.replace("cat", "up")].measured_size
+        skip = analysis.layer(name).node.inputs[0]
+        assert checks[name].measured_size > checks[skip].measured_size
+
+
+@pytest.mark.parametrize("text,concats", [(CONCAT_SKIP_FIRST, ["concat1"]), (SMALL_UNET, ["cat2", "cat1"])])
+def test_wrong_concat_rule_is_caught(spec_file, monkeypatch, text, concats):
+    """A deliberately wrong rf rule, concat taking only its first input's field, is a mismatch
+    at every concat whose first input has the smaller field (and the error propagates to the
+    layers after it); nothing before the first concat is flagged."""
+    from netcalc.layers.merge import Concat
+
+    monkeypatch.setattr(Concat, "receptive_field", lambda self, node, in_fields: in_fields[0])
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(text))}
+    wrong = [name for name, c in checks.items() if c.status != "ok"]
+    assert wrong[0] == concats[0] and set(concats) <= set(wrong)
+    assert invoke(["verify", spec_file(text), "--rf"]).exit_code == 1
+
+
+@st.composite
+def random_merge_spec(draw):
+    """A random 2-D chain (random_chain), then an inception-style concat of branches with
+    different fields in random order, a U-Net-style skip concat, or a squeeze-excitation gate
+    merged by mul and then by add or concat."""
+    text = draw(random_chain())
+    last = "input"
+    for line in text.splitlines():
+        if line.strip().startswith("name:"):
+            last = line.split(":")[1].strip()
+    kind = draw(st.sampled_from(["inception", "unet", "se"]))
+    lines = []
+    if kind == "inception":
+        ks = draw(st.lists(st.sampled_from([1, 3, 5]), min_size=2, max_size=3))
+        for i, k in enumerate(ks):
+            lines += [f"  - conv: {{out: {draw(st.integers(1, 2))}, kernel: {k}, padding: {k // 2}}}",
+                      f"    name: b{i}", f"    from: {last}"]
+        lines += ["  - concat:", f"    from: [{', '.join(f'b{i}' for i in range(len(ks)))}]"]
+    elif kind == "unet":
+        lines += ["  - maxpool: {kernel: 2}", "    name: down", f"    from: {last}",
+                  "  - conv: {out: 2, kernel: 3, padding: 1}",
+                  "  - conv_transpose: {out: 2, kernel: 2, stride: 2}", "    name: up"]
+        pair = [last, "up"] if draw(st.booleans()) else ["up", last]
+        lines += ["  - concat:", f"    from: [{', '.join(pair)}]"]
+    else:
+        lines += ["  - conv: {out: 2, kernel: 3, padding: 1}", "    name: body", f"    from: {last}",
+                  f"  - {draw(st.sampled_from(['global_avgpool', 'global_maxpool']))}:",
+                  "  - conv: {out: 2, kernel: 1}", "    name: gate", "  - mul:", "    from: [body, gate]"]
+        how = draw(st.sampled_from(["add", "concat"]))
+        lines += [f"  - {how}:", f"    from: [mul1, {draw(st.sampled_from(['body', last]))}]"]
+    lines += [f"  - conv: {{out: 2, kernel: 3, stride: {draw(st.integers(1, 2))}}}"]
+    return text + "\n".join(lines) + "\n"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_merge_spec())
+def test_random_merge_specs_rf(text):
+    try:
+        analysis = analysis_of(text)
+    except SpecError:
+        return  # e.g. an odd size that the U-Net skip cannot match after pooling and upsampling
+    for check in rfprobe.measure(analysis):
+        assert check.status == "ok", (text, check)
+
+
+# found by test_random_merge_specs_rf: (1) the gate's field is exactly the 24×24 probe input
+# (nothing pads before it), so it is compared unclipped: its extents do not move between probed
+# units (the jump is not measurable) and its size is reached only at the edge outputs; each unit's
+# field is compared in place instead. (2) Most of `body`'s positions read only inserted zeros:
+# with zero probe biases they were exactly 0, and mul1 = body · gate passed no gradient to the gate.
+INSERTED_ZEROS = """
+input: [2, 8, 8]
+layers:
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+"""
+SE_TAIL = """
+  - global_avgpool:
+  - conv: {out: 2, kernel: 1}
+    name: gate
+  - mul:
+    from: [body, gate]
+  - add:
+    from: [mul1, body]
+  - conv: {out: 2, kernel: 3, stride: 1}
+"""
+
+
+@pytest.mark.parametrize("body", ["  - maxpool: {kernel: 2, stride: 1}\n    name: body",
+                                  "  - conv: {out: 2, kernel: 3, padding: 1}\n    name: body"],
+                         ids=["gate_sees_exactly_the_input", "gate_times_inserted_zeros"])
+def test_rf_probe_squeeze_excitation_regressions(body):
+    checks = {c.layer: c for c in rfprobe.measure(analysis_of(INSERTED_ZEROS + body + SE_TAIL))}
+    assert all(c.status == "ok" for c in checks.values()), [c for c in checks.values() if c.status != "ok"]

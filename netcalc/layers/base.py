@@ -180,8 +180,11 @@ class LayerType:
         """Seeded random values for weight_shapes(), keyed like it (numpy `rng`).
 
         Default: weight N(0, 1/fan_in) so activations keep their scale, small biases.
-        positive=True (the rf probe): weight in [0.5, 1.5]/fan_in and zero biases, so a positive
-        input stays positive and O(1) and no gradient cancels."""
+        positive=True (the rf probe): weight in [0.5, 1.5]/fan_in and biases in [0.5, 1.5], so a
+        positive input stays positive and O(1) and no gradient cancels. The biases are positive,
+        not zero, so that an output no input reaches (a transposed conv's inserted zeros) is not
+        exactly 0: a squeeze-excitation gate multiplied into it still gets gradient there, as the
+        field the calculator gives (the gate's) says."""
         import numpy as np  # executor-only: analyze never pays for numpy
 
         shapes = self.weight_shapes(node)
@@ -194,7 +197,7 @@ class LayerType:
         else:
             values = {"weight": rng.normal(0.0, 1.0 / fan_in ** 0.5, w_shape)}
         if "bias" in shapes:
-            values["bias"] = np.zeros(shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
+            values["bias"] = rng.uniform(0.5, 1.5, shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
         return values
 
     def workspace_bytes(self, node: Node, batch: int, itemsize: int, max_workspace: int) -> int:
