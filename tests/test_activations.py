@@ -186,3 +186,48 @@ def test_against_torch(name, params, dtype):
     for key, value in module.named_parameters():
         np.testing.assert_allclose(dw[f"{a.layers[0].name}.{key}"], value.grad.numpy(), rtol=1e-5, atol=1e-4)
 
+
+
+# ---- ONNX (optional): export, onnxruntime as an independent engine, import back ----
+
+ONNX_SPEC = """
+input: [4, 6, 6]
+layers:
+  - {hardtanh: {min: -0.5, max: 1.5}, name: ht}
+  - {conv: {out: 8, kernel: 3, padding: 1}, name: c}
+  - {elu: {alpha: 0.7}, name: el}
+  - {selu: , name: se}
+  - {prelu: {per_channel: true}, name: pc}
+  - {prelu: , name: ps}
+  - {mish: , name: mi}
+  - {softplus: , name: sp}
+  - {hardsigmoid: , name: hsig}
+  - {pixel_shuffle: {factor: 2}, name: shuf}
+  - flatten
+  - {prelu: {per_channel: true}, name: pf}
+"""
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18])  # mish: Softplus-Tanh-Mul below 18, Mish from 18
+def test_export_runs_in_onnxruntime_and_imports_back(opset, tmp_path):
+    """Exported, onnxruntime's outputs equal the executor's on the model read back, which gives
+    back the spec's layers and numbers (tests/test_onnx_specs.py's check of a bundled spec)."""
+    pytest.importorskip("onnxruntime")
+    from test_onnx_specs import check_bundled_spec
+
+    spec = tmp_path / "acts.yaml"
+    spec.write_text(ONNX_SPEC)
+    check_bundled_spec(spec, tmp_path, opset)
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"softplus": {"beta": 2}}, ["softplus1", "beta 2 and threshold 20", "PyTorch's defaults"]),
+    ({"pixel_shuffle": {"factor": 2}}, ["pixel_shuffle1", "1-D tensor", "DepthToSpace is 2-D"]),
+])
+def test_export_refuses_what_onnx_cannot_say(entry, words, tmp_path):
+    pytest.importorskip("onnx")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"input: [8, 6]\nlayers:\n  - {entry}\n".replace("'", ""))
+    result = CliRunner().invoke(cli, ["export", str(spec), "-o", str(tmp_path / "s.onnx")])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "s.yaml:3" in result.stderr and all(w in result.stderr for w in words), result.stderr
