@@ -235,6 +235,65 @@ def gelu(w, node):
     w.out(node, "Mul", [prod, w.const(f"{n}.half", 0.5, "float32")])
 
 
+# ---- contract §7 activations and pixel_shuffle (issue 9; the reader maps each back) ----
+@emits("hardsigmoid")
+def hardsigmoid(w, node):
+    w.out(node, "HardSigmoid", w.ins(node), alpha=1 / 6, beta=0.5)
+
+
+@emits("hardtanh")
+def hardtanh(w, node):
+    w.out(node, "Clip", w.ins(node) + [w.const(f"{node.name}.min", node.params["min"], "float32"),
+                                       w.const(f"{node.name}.max", node.params["max"], "float32")])
+
+
+@emits("elu")
+def elu(w, node):
+    w.out(node, "Elu", w.ins(node), alpha=node.params["alpha"])
+
+
+@emits("selu")
+def selu(w, node):
+    w.out(node, "Selu", w.ins(node))  # ONNX's default alpha and gamma are PyTorch's constants
+
+
+@emits("prelu")
+def prelu(w, node):
+    import numpy as np
+
+    # ONNX broadcasts the slope from the right: [C, 1, …] reaches the channel axis ([C] on a flat [F])
+    slope = np.asarray(w.weights[f"{node.name}.weight"], dtype=np.float32)
+    shape = (slope.size,) + (1,) * (len(node.in_shape) - 1) if slope.size > 1 else (1,)
+    w.out(node, "PRelu", w.ins(node) + [w.const(f"{node.name}.weight", slope.reshape(shape), "float32")])
+
+
+@emits("mish")
+def mish(w, node):
+    if w.opset >= 18:
+        w.out(node, "Mish", w.ins(node))
+        return
+    x, n = w.ins(node)[0], node.name
+    soft = w.add("Softplus", [x], [f"{n}/softplus"], f"{n}/softplus")
+    w.out(node, "Mul", [x, w.add("Tanh", [soft], [f"{n}/tanh"], f"{n}/tanh")])
+
+
+@emits("softplus")
+def softplus(w, node):
+    beta, threshold = node.params["beta"], node.params["threshold"]
+    if (beta, threshold) != (1.0, 20.0):
+        raise SpecError(f"softplus with beta {beta:g} and threshold {threshold:g}: ONNX's Softplus has "
+                        f"PyTorch's defaults (1, 20) only", node.loc, node.name)
+    w.out(node, "Softplus", w.ins(node))  # above x = 20 ONNX's log(1 + eˣ) differs from x by < 3e-9
+
+
+@emits("pixel_shuffle")
+def pixel_shuffle(w, node):
+    if len(node.in_shape) != 3:
+        raise SpecError(f"pixel_shuffle on a {len(node.in_shape) - 1}-D tensor: ONNX's DepthToSpace is 2-D only",
+                        node.loc, node.name)
+    w.out(node, "DepthToSpace", w.ins(node), blocksize=node.params["factor"], mode="CRD")
+
+
 @emits("softmax")
 def softmax(w, node):
     w.out(node, "Softmax", w.ins(node), axis=1)
