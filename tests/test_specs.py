@@ -355,3 +355,89 @@ def test_regnet_y_400mf_stages_follow_the_quantized_linear_rule():
     # squeeze-excitation width: round(0.25 · the block's input width); groups of 8 channels in the 3×3
     assert result.layer("block2.0.se.fc1").output[0] == 12 and result.layer("block2.1.se.fc1").output[0] == 26
     assert result.layer("block4.0.b").params == 440 * 8 * 9
+
+
+# --- issue 9, the structural types: ShuffleNetV2 (channel split and shuffle) ---------------------
+# torchvision's shufflenetv2.py, ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1: "num_params": 2278604,
+# "_ops": 0.145 (the docs print 0.14)
+ZOO["shufflenet_v2_x1_0"] = ("ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1", 2_278_604, "0.14", "0.145")
+SHUFFLENET_STAGES = ((24, 116, 4, 28), (116, 232, 8, 14), (232, 464, 4, 7))  # in, out, units, output size
+
+
+def test_shufflenet_v2_cites_and_equals_torchvisions_figures():
+    test_zoo_spec_header_cites_its_weights_and_figures("shufflenet_v2_x1_0")
+    test_zoo_totals_equal_torchvisions_published_figures("shufflenet_v2_x1_0")
+
+
+def test_shufflenet_v2_by_hand():
+    # torchvision's InvertedResidual, b = out / 2 channels per branch; batchnorm 2C
+    def down(inp, out, h):  # stride 2: branch1 (3×3/2 dw, BN, 1×1, BN) beside branch2 on the whole input
+        b = out // 2
+        params = inp * 9 + 2 * inp + inp * b + 2 * b + inp * b + 2 * b + b * 9 + 2 * b + b * b + 2 * b
+        macs = inp * 9 * h * h + inp * b * h * h + inp * b * (2 * h) ** 2 + b * 9 * h * h + b * b * h * h
+        return params, macs
+
+    def basic(out, h):  # stride 1: the right half through 1×1, BN, 3×3 dw, BN, 1×1, BN; the left half passes
+        b = out // 2
+        return b * b + 2 * b + b * 9 + 2 * b + b * b + 2 * b, (b * b + b * 9 + b * b) * h * h
+
+    params, macs = conv(3, 24, 3, bias=False) + 2 * 24, 24 * 112 * 112 * 3 * 9
+    for inp, out, units, h in SHUFFLENET_STAGES:
+        for p, m in [down(inp, out, h)] + [basic(out, h)] * (units - 1):
+            params, macs = params + p, macs + m
+    params += conv(464, 1024, 1, bias=False) + 2 * 1024 + 1024 * 1000 + 1000
+    macs += 464 * 1024 * 7 * 7 + 1024 * 1000
+    result = analysis("shufflenet_v2_x1_0")
+    assert (result.total("params"), result.total("macs")) == (params, macs) == (2_278_604, 144_907_992)
+    for index, (_, out, units, h) in enumerate(SHUFFLENET_STAGES, start=2):
+        assert output_of(result, f"stage{index}") == (out, h, h)
+        assert result.layer(f"stage{index}.1.left").output == (out // 2, h, h)     # x.chunk(2, dim=1)
+        assert f"stage{index}.{units - 1}.shuffle" in {layer.name for layer in result.layers}
+
+
+def test_shufflenet_v2_units_against_torch():
+    """A stride-2 and a stride-1 unit of the spec against the same units written in PyTorch as
+    torchvision writes them (chunk, cat, channel_shuffle by view/transpose), with the same weights."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    import yaml
+
+    from netcalc.executor import Executor
+
+    doc = yaml.safe_load((SPECS / "shufflenet_v2_x1_0.yaml").read_text(encoding="utf-8"))
+    doc.update(input=[8, 10, 10], layers=[{"unit": {"out": 12}, "first": {"stride": 2, "down": True, "split": False},
+                                           "repeat": 2, "name": "s"}])
+    result = analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc), "units.yaml")))
+    ex = Executor(result.graph, dtype=np.float64, seed=1)
+    w = {k: torch.tensor(v) for k, v in ex.weights.items()}
+    f = torch.nn.functional
+
+    def seq(x, prefix, steps):
+        for kind, name, stride in steps:
+            key = f"{prefix}.{name}"
+            if kind == "bn":
+                x = f.batch_norm(x, w[f"{key}.running_mean"], w[f"{key}.running_var"], w[f"{key}.weight"],
+                                 w[f"{key}.bias"], eps=1e-5)
+            elif kind == "relu":
+                x = torch.relu(x)
+            else:
+                weight = w[f"{key}.weight"]
+                x = f.conv2d(x, weight, None, stride, weight.shape[-1] // 2, 1, x.shape[1] if kind == "dw" else 1)
+        return x
+
+    def unit(x, prefix, stride):
+        branch2 = [("pw", "branch2_pw1", 1), ("bn", "branch2_bn1", 0), ("relu", "", 0), ("dw", "branch2_dw", stride),
+                   ("bn", "branch2_bn2", 0), ("pw", "branch2_pw2", 1), ("bn", "branch2_bn3", 0), ("relu", "", 0)]
+        if stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, seq(x2, prefix, branch2)), dim=1)
+        else:
+            branch1 = [("dw", "branch1_dw", 2), ("bn", "branch1_bn1", 0), ("pw", "branch1_pw", 1),
+                       ("bn", "branch1_bn2", 0), ("relu", "", 0)]
+            out = torch.cat((seq(x, prefix, branch1), seq(x, prefix, branch2)), dim=1)
+        n, c, h, wd = out.shape
+        return out.view(n, 2, c // 2, h, wd).transpose(1, 2).contiguous().view(n, c, h, wd)
+
+    x = ex.random_input(2, seed=2)
+    expected = unit(unit(torch.tensor(x), "s.0", 2), "s.1", 1).numpy()
+    np.testing.assert_allclose(ex.forward(x, keep=True).outputs["s.1.shuffle"], expected, rtol=1e-10, atol=1e-12)

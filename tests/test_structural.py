@@ -284,3 +284,19 @@ def test_slice_against_torch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(11).standard_normal((2, 7, 3, 3))
     _torch_pair(torch, x, {"slice": {"start": -5, "end": 6}}, lambda t: t[:, -5:6])
+
+
+def test_readme_example_analyses_with_the_shapes_its_comments_give():
+    import pathlib
+    import re
+
+    from netcalc.analysis import analyze_graph
+    from netcalc.graph import build_graph
+    from netcalc.spec import load_spec_text
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Reordering, splitting and padding"):]
+    text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    a = analyze_graph(build_graph(load_spec_text(text, "readme.yaml")))
+    assert [layer.output for layer in a.layers] == [(3, 262, 262), (64, 256, 256), (64, 256, 256), (256, 128, 128),
+                                                    (256, 128, 128), (128, 128, 128), (128, 128, 128)]
