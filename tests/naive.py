@@ -517,3 +517,67 @@ LAYERS.update({
     # channels [start, end) with Python's negative indices (the node's parameters, as given)
     "slice": lambda node, xs, w: np.array(xs[0][:, node.params["start"]:node.params["end"]], dtype=float),
 })
+
+
+# ---------------------------------------------------------------------------
+# Normalisation by the sample's own statistics and the residual-branch helpers
+# (contract §7: layernorm, groupnorm, instancenorm, scale, drop_path). PyTorch's
+# definitions, one group of values at a time: mean = Σv / m, var = Σ(v − mean)² / m
+# (biased), y = (v − mean) / sqrt(var + eps) · w[c] + b[c].
+# ---------------------------------------------------------------------------
+
+def _normalise_values(values, eps):
+    m = len(values)
+    mean = sum(values) / m
+    var = sum((v - mean) ** 2 for v in values) / m
+    return [(v - mean) / math.sqrt(var + eps) for v in values]
+
+
+def _affine(value, c, w, b):
+    if w is not None:
+        value *= float(w[c])
+    if b is not None:
+        value += float(b[c])
+    return value
+
+
+def layernorm(x, w, b, eps):
+    """Over the channels at each position (over the features of a flat (N, F) input)."""
+    y = np.zeros(x.shape)
+    for n in range(x.shape[0]):
+        for pos in _positions(x.shape[2:]):
+            normed = _normalise_values([float(x[(n, c) + pos]) for c in range(x.shape[1])], eps)
+            for c, value in enumerate(normed):
+                y[(n, c) + pos] = _affine(value, c, w, b)
+    return y
+
+
+def groupnorm(x, groups, w, b, eps):
+    """Each group of C/groups consecutive channels over all its positions."""
+    y = np.zeros(x.shape)
+    per_group = x.shape[1] // groups
+    for n in range(x.shape[0]):
+        for g in range(groups):
+            keys = [(n, c) + pos for c in range(g * per_group, (g + 1) * per_group)
+                    for pos in _positions(x.shape[2:])]
+            for key, value in zip(keys, _normalise_values([float(x[k]) for k in keys], eps)):
+                y[key] = _affine(value, key[1], w, b)
+    return y
+
+
+def channel_scale(x, w, b):
+    y = np.zeros(x.shape)
+    for index in _positions(x.shape):
+        y[index] = _affine(float(x[index]), index[1], w, b)
+    return y
+
+
+LAYERS.update({
+    "layernorm": lambda node, xs, w: layernorm(xs[0], w.get("weight"), w.get("bias"), node.params["eps"]),
+    "groupnorm": lambda node, xs, w: groupnorm(xs[0], node.params["groups"], w.get("weight"), w.get("bias"),
+                                               node.params["eps"]),
+    "instancenorm": lambda node, xs, w: groupnorm(xs[0], xs[0].shape[1], w.get("weight"), w.get("bias"),
+                                                  node.params["eps"]),
+    "scale": lambda node, xs, w: channel_scale(xs[0], w["weight"], w.get("bias")),
+    "drop_path": lambda node, xs, w: xs[0].copy(),  # inference: the identity
+})

@@ -63,6 +63,15 @@ SAMPLES.update({
     "pad": ([2, 4], {"pad": {"padding": [[3, 2]], "mode": "reflect"}}),
     "slice": ([5, 3], {"slice": {"start": 1, "end": -1}}),
 })
+# contract §7, normalisations and residual-branch helpers (issue 9): with their affine maps on, so
+# that the weight and bias gradients are checked too
+SAMPLES.update({
+    "layernorm": ([3, 4], "layernorm"),
+    "groupnorm": ([4, 3], {"groupnorm": {"groups": 2}}),
+    "instancenorm": ([3, 4], {"instancenorm": {"affine": True}}),
+    "scale": ([3, 4], {"scale": {"bias": True}}),
+    "drop_path": ([3, 4], {"drop_path": {"p": 0.2}}),
+})
 
 
 def type_key(entry) -> str:

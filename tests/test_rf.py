@@ -73,6 +73,10 @@ SOURCES = {
                                      "hardsigmoid", "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
 }
 
+# contract §7: normalisation statistics are constants for receptive fields, so the norms are
+# pointwise like batchnorm; scale and drop_path are pointwise maps
+SOURCES.update({name: _pointwise for name in ("layernorm", "groupnorm", "instancenorm", "scale", "drop_path")})
+
 
 
 def _pad_before(p) -> int:
