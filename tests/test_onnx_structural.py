@@ -1,8 +1,9 @@
 """ONNX export and import of the structural types (contract §7 and §8): pad in every mode,
 padding_mode on conv/depthwise/separable (a Pad `<conv>/pad` before the Conv, as PyTorch exports
 it, read back as the one conv), slice, channel_shuffle and pixel_unshuffle (Reshape → Transpose →
-Reshape in PyTorch's order), in 1-D to 3-D. onnxruntime — an independent engine — runs each
-exported model and must equal netcalc's executor; reading the file back gives the same layers."""
+Reshape in PyTorch's order), and instancenorm (the CycleGAN spec's norm), in 1-D to 3-D.
+onnxruntime — an independent engine — runs each exported model and must equal netcalc's executor;
+reading the file back gives the same layers."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ SPECS = {
         {"channel_shuffle": {"groups": 4}},
         {"slice": {"start": 2, "end": -3}},
         {"pad": {"padding": 1, "value": 0.5}},
+        # the CycleGAN generator's norm: without affine, scale and bias are Constant nodes and read
+        # back as no parameters; with affine, initializers (2C parameters)
+        "instancenorm",
+        {"instancenorm": {"affine": True}},
     ]),
     "1d": ([3, 12], [
         {"pad": {"padding": [[3, 3]], "mode": "reflect"}},

@@ -498,8 +498,19 @@ def instancenorm(r, node):
     attrs = r.attrs(node, ("epsilon",))
     x = r.act(node, node.input[0])
     weights, params = _affine(node, x.shape[0])
-    r.emit([node], "instancenorm", {"eps": float(attrs.get("epsilon", 1e-5)), "affine": True}, [node.input[0]],
-           weights)
+    # scale 1 and bias 0 as graph constants (Constant nodes, as PyTorch and netcalc export an
+    # InstanceNorm2d without affine), not initializers: fixed values, not parameters
+    affine = not all(_fixed(r, node, i, value) for i, value in ((1, 1.0), (2, 0.0)))
+    r.emit([node], "instancenorm", {"eps": float(attrs.get("epsilon", 1e-5)), "affine": affine}, [node.input[0]],
+           weights if affine else {})
+
+
+def _fixed(r, node, index: int, value: float) -> bool:
+    """Input `index` is a graph constant (not an initializer) equal to `value` everywhere."""
+    from netcalc.onnx.reader import Const
+
+    name = node.input[index] if len(node.input) > index else ""
+    return isinstance(r.values.get(name), Const) and bool((r.values[name].value == value).all())
 
 
 @op("GroupNormalization")

@@ -346,6 +346,24 @@ def pixel_unshuffle(w, node):
     w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
 
 
+@emits("instancenorm")
+def instancenorm(w, node):
+    """InstanceNormalization; without affine its scale 1 and bias 0 are Constant nodes `<layer>/scale`,
+    `<layer>/bias` (fixed values, not parameters: read back as affine false). Needed by the CycleGAN
+    spec; the norms branch may bring its own emit for this type: keep one."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    c, n = node.in_shape[0], node.name
+    if node.params["affine"]:
+        scale, bias = w.weight(node, "weight"), w.weight(node, "bias")
+    else:
+        scale, bias = (w.add("Constant", [], [f"{n}/{role}"], f"{n}/{role}",
+                             value=numpy_helper.from_array(np.full(c, fill, np.float32)))
+                       for role, fill in (("scale", 1.0), ("bias", 0.0)))
+    w.out(node, "InstanceNormalization", w.ins(node) + [scale, bias], epsilon=node.params["eps"])
+
+
 # ---- the model -----------------------------------------------------------------------------------
 def build_model(graph, weights: dict, opset: int = DEFAULT_OPSET):
     """The ONNX ModelProto of a resolved graph, checked with the onnx checker."""
