@@ -115,6 +115,19 @@ C = {"conv": {"out": 4, "kernel": 1}, "name": "c"}
     # the base k + α·avg and the denominator, each input-sized
     ({"lrn": {"size": 3}}, X + 2 * 6 * 64 * 4 + X + X),
     ("identity", 0), ("flatten", 0),
+    # contract §7 types
+    ("elu", X), ("selu", X), ("mish", X), ("softplus", X), ("hardtanh", X), ("hardsigmoid", X), ("prelu", X),
+    ("layernorm", X + 2 * (2 * 8 * 8) * 4),  # mean and 1/std per sample and position, float32
+    ({"groupnorm": {"groups": 2}}, X + 2 * (2 * 2) * 4),  # … per sample and group
+    ("instancenorm", X + 2 * (2 * 4) * 4),  # … per sample and channel
+    ({"instancenorm": {"affine": True}}, X + 3 * (2 * 4) * 4),  # and the weight repeated per sample
+    ("scale", X), ({"scale": {"bias": True}}, X),
+    ({"drop_path": {"p": 0.2}}, 2 * 4),  # one keep value per sample
+    ({"drop_path": {"p": 0}}, 0),
+    ({"channel_shuffle": {"groups": 2}}, 0), ({"pixel_shuffle": {"factor": 2}}, 0),
+    ({"pixel_unshuffle": {"factor": 2}}, 0), ({"slice": {"start": 1}}, 0),
+    ({"pad": {"padding": 1, "mode": "reflect"}}, X), ({"pad": {"padding": 1, "mode": "replicate"}}, X),
+    ({"pad": {"padding": 1}}, 0), ({"pad": {"padding": 1, "mode": "circular"}}, 0),
 ])
 def test_each_type_keeps_what_autograd_saves(entry, expected):
     per_layer, _ = saved([4, 8, 8], [C, entry])

@@ -137,7 +137,44 @@ class TorchNet:
             return F.local_response_norm(x, p["size"], p["alpha"], p["beta"], p["k"])
         if t == "pixel_shuffle" and d == 2:
             return F.pixel_shuffle(x, p["factor"])
-        simple = {"hardsigmoid": F.hardsigmoid, "relu": F.relu, "relu6": F.relu6, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid,
+        if t == "pixel_unshuffle" and d == 2:
+            return F.pixel_unshuffle(x, p["factor"])
+        if t == "channel_shuffle":
+            return F.channel_shuffle(x, p["groups"])
+        if t == "slice":
+            return x[:, p["start"]:p["end"]]
+        if t == "pad":
+            pads = []
+            for item in reversed(_dims(p["padding"], d)):  # F.pad lists the last axis first
+                pads += list(item) if isinstance(item, (list, tuple)) else [item, item]
+            mode = {"zeros": "constant"}.get(p["mode"], p["mode"])
+            return F.pad(x, pads, mode, p["value"]) if mode == "constant" else F.pad(x, pads, mode)
+        per_channel = lambda t_: t_.view(1, -1, *([1] * d))  # noqa: E731
+        if t == "layernorm":
+            if d == 0:
+                return F.layer_norm(x, x.shape[1:], w("weight"), w("bias"), p["eps"])
+            return F.layer_norm(x.movedim(1, -1), x.shape[1:2], w("weight"), w("bias"), p["eps"]).movedim(-1, 1)
+        if t == "groupnorm":
+            return F.group_norm(x, p["groups"], w("weight"), w("bias"), p["eps"])
+        if t == "instancenorm":
+            return F.instance_norm(x, weight=w("weight"), bias=w("bias"), use_input_stats=True, eps=p["eps"])
+        if t == "scale":
+            y = x * per_channel(w("weight"))
+            return y + per_channel(w("bias")) if w("bias") is not None else y
+        if t == "drop_path":  # torchvision's stochastic_depth in training
+            if p["p"] == 0:
+                return x
+            noise = x.new_empty([x.shape[0]] + [1] * (x.ndim - 1)).bernoulli_(1 - p["p"]).div_(1 - p["p"])
+            return x * noise
+        if t == "prelu":
+            return F.prelu(x, w("weight"))
+        if t == "elu":
+            return F.elu(x, p["alpha"])
+        if t == "hardtanh":
+            return F.hardtanh(x, p["min"], p["max"])
+        if t == "softplus":
+            return F.softplus(x, p["beta"], p["threshold"])
+        simple = {"selu": F.selu, "mish": F.mish, "hardsigmoid": F.hardsigmoid, "relu": F.relu, "relu6": F.relu6, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid,
                   "tanh": torch.tanh, "gelu": F.gelu, "silu": F.silu, "hardswish": F.hardswish}
         if t in simple:
             return simple[t](x)
@@ -171,12 +208,35 @@ CASES = [  # spec, batch (2 where batchnorm sees 1×1 maps), input override for 
 
 
 NEWER = """\
-input: [8, 6, 6]
+input: [8, 8, 8]
 layers:
   - conv: {out: 16, kernel: 3, padding: 1}
   - hardsigmoid
   - pixel_shuffle: {factor: 2}
-  - conv: {out: 4, kernel: 3}
+  - conv: {out: 8, kernel: 3, stride: 2, padding: 1}
+  - elu
+  - layernorm
+  - conv: {out: 8, kernel: 1}
+  - groupnorm: {groups: 2}
+  - selu
+  - instancenorm: {affine: true}
+  - mish
+  - scale: {bias: true}
+  - softplus
+  - prelu: {per_channel: true}
+  - hardtanh
+  - drop_path: {p: 0.2}
+  - channel_shuffle: {groups: 2}
+  - pixel_unshuffle: {factor: 2}
+  - pad: {padding: 1, mode: reflect}
+  - conv: {out: 8, kernel: 3}
+  - slice: {start: 0, end: 4}
+  - conv: {out: 4, kernel: 1}
+  - instancenorm
+  - pad: {padding: [[1, 0], [0, 1]]}
+  - conv: {out: 2, kernel: 3}
+  - flatten
+  - layernorm
 """
 
 

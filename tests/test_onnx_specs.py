@@ -32,7 +32,8 @@ RUN_AT = {"unet": "[1, 128, 128]"}  # fully convolutional: run at a smaller inpu
 # depthwise conv of one channel a plain conv); adaptive pooling into evenly dividing bins is plain
 # pooling (its FLOPs agree: every bin is a window)
 SAME_TYPE = {("conv", "depthwise"), ("depthwise", "conv"), ("adaptive_avgpool", "avgpool"), ("adaptive_avgpool", "global_avgpool"),
-             ("adaptive_maxpool", "maxpool"), ("adaptive_maxpool", "global_maxpool")}
+             ("adaptive_maxpool", "maxpool"), ("adaptive_maxpool", "global_maxpool"),
+             ("drop_path", "identity")}  # stochastic depth is the identity at inference; ONNX has no such op
 
 
 def assert_same_layers(spec_analysis, onnx_analysis):
@@ -51,18 +52,18 @@ def test_bundled_spec_exports_and_runs_in_onnxruntime(path, tmp_path):
     check_bundled_spec(path, tmp_path)
 
 
-def check_bundled_spec(path, tmp_path):
+def check_bundled_spec(path, tmp_path, opset: int = 17):
     graph = build_graph(load_spec(path))
     weights = fast_weights(graph)
     model = tmp_path / f"{path.stem}.onnx"
-    model.write_bytes(model_bytes(graph, weights))
+    model.write_bytes(model_bytes(graph, weights, opset))
     onnx_spec = load_onnx(model)
     assert_same_layers(analyze_graph(graph), analyze_graph(build_graph(onnx_spec)))
 
     if path.stem in RUN_AT:
         text = path.read_text().replace(str(list(graph.input_shape)), RUN_AT[path.stem], 1)
         graph = build_graph(load_spec_text(text, str(path)))
-        model.write_bytes(model_bytes(graph, weights))
+        model.write_bytes(model_bytes(graph, weights, opset))
         onnx_spec = load_onnx(model)
     onnx_graph = build_graph(onnx_spec)
     x = np.random.default_rng(1).normal(size=(1, *graph.input_shape)).astype(np.float32)

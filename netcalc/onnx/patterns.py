@@ -61,11 +61,11 @@ def _data(r, name) -> bool:
     return isinstance(r.values.get(name), Act)
 
 
-def _finish(r, group: list[int], type_name: str, params, inputs, weights=None) -> bool:
+def _finish(r, group: list[int], type_name: str, params, inputs, weights=None, output=None) -> bool:
     if not r.internal_ok(group):
         return False
     nodes = [r.nodes[i] for i in group]
-    r.emit(nodes, type_name, params, inputs, weights)
+    r.emit(nodes, type_name, params, inputs, weights, output=output)
     r.done.update(group)
     return True
 
@@ -273,6 +273,8 @@ def layernorm_decomposed(r, i):
         return False
     x, group, axes, eps, weights, out = found
     rank = len(r.act(r.nodes[i], x).shape) + 1
+    if rank > 2 and sorted(a % rank for a in axes) == list(range(2, rank)):  # over each channel's positions
+        return _emit_instancenorm(r, sorted(group), x, eps, weights, out)
     if [a % rank for a in axes] != [1]:
         return False
     return _emit_layernorm(r, sorted(group), x, eps, weights, out)
@@ -318,6 +320,83 @@ def transposed(r, i):
     return _emit_layernorm(r, group, node.input[0], eps, weight_names, back.output[0])
 
 
+# ---- instance and group normalisation written out (netcalc's own export before opset 21, issue 9) --
+def _per_channel(r, names: dict, c: int):
+    """{key: WeightRef} of a [C] / [C, 1, …] affine weight, or None when the size is not C."""
+    refs = {}
+    for key, name in names.items():
+        if math.prod(r.dims_of(None, name)) != c:
+            return None
+        refs[key] = WeightRef(name, shape=(c,))
+    return refs
+
+
+def _emit_instancenorm(r, group, x, eps, weight_names, output):
+    c = r.act(r.nodes[group[0]], x).shape[0]
+    weights = _per_channel(r, weight_names, c)
+    if weights is None or len(weights) == 1:  # instancenorm's affine map has both weight and bias
+        return False
+    return _finish(r, group, "instancenorm", {"eps": float(eps), "affine": bool(weights)}, [x], weights, output)
+
+
+@pattern("Reshape")
+def groupnorm_reshaped(r, i):
+    """Reshape [N, G, −1] → the statistics over axis 2 → Reshape back [N, C, …] [→ Mul γ → Add β]:
+    GroupNorm as netcalc writes it before opset 21."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+        return False
+    shape = r.act(node, node.input[0]).shape
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    if len(target) != 3 or target[0] != 0 or target[2] != -1 or target[1] < 1 or shape[0] % target[1]:
+        return False
+    readers = [k for k in r.consumers.get(node.output[0], []) if r.nodes[k].op_type == "ReduceMean"]
+    found = _layernorm_decomposition(r, readers[0]) if len(readers) == 1 else None
+    if found is None or [a % 3 for a in found[2]] != [2] or found[4]:
+        return False
+    _, inner, _, eps, _, normed = found
+    k, back = _next(r, normed, "Reshape")
+    if back is None or not r.is_const(back.input[1]) \
+            or [int(v) for v in r.const(back, back.input[1]).reshape(-1)] != [0, *shape]:
+        return False
+    group, out, names = [i, *inner, k], back.output[0], {}
+    for op_type, key in (("Mul", "weight"), ("Add", "bias")):  # the per-channel affine map
+        p, affine = _next(r, out, op_type)
+        value = _other(affine, out) if affine is not None else None
+        if value is None or not r.is_const(value):
+            break
+        group.append(p)
+        out, names[key] = affine.output[0], value
+    weights = _per_channel(r, names, shape[0])
+    if weights is None or len(weights) == 1:  # groupnorm's affine map has both weight and bias
+        return False
+    return _finish(r, sorted(group), "groupnorm", {"groups": target[1], "eps": float(eps), "affine": bool(weights)},
+                   [node.input[0]], weights, out)
+
+
+# ---- a conv's padding_mode ------------------------------------------------------------------------
+@pattern("Pad")
+def conv_padding_mode(r, i):
+    """Pad `<conv>/pad` in reflect/edge/wrap mode read only by the Conv `<conv>`, which pads nothing
+    itself: netcalc's export of a conv's padding_mode, read back as that one conv. (A Pad of another
+    name stays a `pad` layer, as a model's own ReflectionPad2d is one.)"""
+    from netcalc.onnx import ops
+
+    pad = r.nodes[i]
+    j, conv = _next(r, pad.output[0], "Conv")
+    if conv is None or pad.name != f"{conv.name}/pad" or not r.internal_ok([i, j]):
+        return False
+    pairs, mode, value = ops.pad_params(r, pad)
+    own = {a.name: a for a in conv.attribute}
+    own_pads = list(own["pads"].ints) if "pads" in own else []
+    auto = own["auto_pad"].s.decode() if "auto_pad" in own else "NOTSET"
+    if mode == "zeros" or any(own_pads) or auto not in ("NOTSET", "VALID"):
+        return False
+    ops.conv(r, conv, padded=(pad, pairs, mode))
+    r.done.update([i, j])
+    return True
+
+
 # ---- channel shuffle -----------------------------------------------------------------------------
 @pattern("Reshape")
 def channel_shuffle(r, i):
@@ -344,6 +423,35 @@ def channel_shuffle(r, i):
     if final[2:] != spatial or final[1] not in (c, -1):
         return False
     return _finish(r, [i, j, k], "channel_shuffle", {"groups": groups}, [node.input[0]])
+
+
+# ---- pixel unshuffle -----------------------------------------------------------------------------
+@pattern("Reshape")
+def pixel_unshuffle(r, i):
+    """Reshape [N, C, s₁/r, r, …] → Transpose [N, C, r…, s/r…] → Reshape [N, C·r^d, s/r…]: PyTorch's
+    pixel_unshuffle order for any C and d (netcalc's export; SpaceToDepth is it only for C = 1)."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+        return False
+    x = r.act(node, node.input[0])
+    c, spatial, d = x.shape[0], list(x.shape[1:]), len(x.shape) - 1
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    if d < 1 or len(target) != 2 + 2 * d or target[1] != c:
+        return False
+    factor = target[3]
+    if factor < 2 or target[3::2] != [factor] * d or [n * factor for n in target[2::2]] != spatial:
+        return False
+    j, tr = _next(r, node.output[0], "Transpose")
+    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
+    if perm != [0, 1, *(3 + 2 * k for k in range(d)), *(2 + 2 * k for k in range(d))]:
+        return False
+    k, back = _next(r, tr.output[0], "Reshape")
+    if back is None or not r.is_const(back.input[1]):
+        return False
+    final = [int(v) for v in r.const(back, back.input[1]).reshape(-1)]
+    if final[1:] != [c * factor ** d, *target[2::2]]:
+        return False
+    return _finish(r, [i, j, k], "pixel_unshuffle", {"factor": factor}, [node.input[0]])
 
 
 # ---- adaptive pooling ------------------------------------------------------------------------------

@@ -80,9 +80,12 @@ def _pads(node) -> list[int]:
 @emits("conv", "depthwise")
 def conv(w, node):
     p = node.params
-    inputs = w.ins(node) + [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
+    x, pads = w.ins(node), _pads(node)
+    if node.geometry.padding_mode != "zeros":  # as PyTorch exports it: a Pad `<layer>/pad`, then the Conv
+        x, pads = [_pad(w, node, x[0], node.geometry.pads, node.geometry.padding_mode, f"{node.name}/pad")], None
+    inputs = x + [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
     w.out(node, "Conv", inputs, kernel_shape=list(p["kernel"]), strides=list(p["stride"]),
-          pads=_pads(node), dilations=list(p["dilation"]), group=node.geometry.groups)
+          pads=pads, dilations=list(p["dilation"]), group=node.geometry.groups)
 
 
 @emits("conv_transpose")
@@ -235,6 +238,65 @@ def gelu(w, node):
     w.out(node, "Mul", [prod, w.const(f"{n}.half", 0.5, "float32")])
 
 
+# ---- contract §7 activations and pixel_shuffle (issue 9; the reader maps each back) ----
+@emits("hardsigmoid")
+def hardsigmoid(w, node):
+    w.out(node, "HardSigmoid", w.ins(node), alpha=1 / 6, beta=0.5)
+
+
+@emits("hardtanh")
+def hardtanh(w, node):
+    w.out(node, "Clip", w.ins(node) + [w.const(f"{node.name}.min", node.params["min"], "float32"),
+                                       w.const(f"{node.name}.max", node.params["max"], "float32")])
+
+
+@emits("elu")
+def elu(w, node):
+    w.out(node, "Elu", w.ins(node), alpha=node.params["alpha"])
+
+
+@emits("selu")
+def selu(w, node):
+    w.out(node, "Selu", w.ins(node))  # ONNX's default alpha and gamma are PyTorch's constants
+
+
+@emits("prelu")
+def prelu(w, node):
+    import numpy as np
+
+    # ONNX broadcasts the slope from the right: [C, 1, …] reaches the channel axis ([C] on a flat [F])
+    slope = np.asarray(w.weights[f"{node.name}.weight"], dtype=np.float32)
+    shape = (slope.size,) + (1,) * (len(node.in_shape) - 1) if slope.size > 1 else (1,)
+    w.out(node, "PRelu", w.ins(node) + [w.const(f"{node.name}.weight", slope.reshape(shape), "float32")])
+
+
+@emits("mish")
+def mish(w, node):
+    if w.opset >= 18:
+        w.out(node, "Mish", w.ins(node))
+        return
+    x, n = w.ins(node)[0], node.name
+    soft = w.add("Softplus", [x], [f"{n}/softplus"], f"{n}/softplus")
+    w.out(node, "Mul", [x, w.add("Tanh", [soft], [f"{n}/tanh"], f"{n}/tanh")])
+
+
+@emits("softplus")
+def softplus(w, node):
+    beta, threshold = node.params["beta"], node.params["threshold"]
+    if (beta, threshold) != (1.0, 20.0):
+        raise SpecError(f"softplus with beta {beta:g} and threshold {threshold:g}: ONNX's Softplus has "
+                        f"PyTorch's defaults (1, 20) only", node.loc, node.name)
+    w.out(node, "Softplus", w.ins(node))  # above x = 20 ONNX's log(1 + eˣ) differs from x by < 3e-9
+
+
+@emits("pixel_shuffle")
+def pixel_shuffle(w, node):
+    if len(node.in_shape) != 3:
+        raise SpecError(f"pixel_shuffle on a {len(node.in_shape) - 1}-D tensor: ONNX's DepthToSpace is 2-D only",
+                        node.loc, node.name)
+    w.out(node, "DepthToSpace", w.ins(node), blocksize=node.params["factor"], mode="CRD")
+
+
 @emits("softmax")
 def softmax(w, node):
     w.out(node, "Softmax", w.ins(node), axis=1)
@@ -283,6 +345,147 @@ def merge(w, node):
 @emits("concat")
 def concat(w, node):
     w.out(node, "Concat", w.ins(node), axis=1)
+
+
+# ---- normalisation by the sample's statistics, residual helpers (contract §7, issue 9) ------------
+# Written so that netcalc's reader (patterns.py) reads each back as the same layer: the statistics as
+# ReduceMean → Sub → Pow 2 → ReduceMean → Add eps → Sqrt → Div over the normalised axes, the affine
+# map as Mul γ → Add β with [C, 1, …] initializers; the last node is the layer's own.
+def _chain(w, node, x, steps):
+    """x (op other)… : every step but the last a helper `<layer>/<op>`, the last the layer's node."""
+    for op_type, other in steps[:-1]:
+        name = f"{node.name}/{op_type.lower()}"
+        x = w.add(op_type, [x, other], [name], name)
+    w.out(node, steps[-1][0], [x, steps[-1][1]])
+
+
+def _statistics(w, node, x, axes) -> tuple[str, str]:
+    """(x − mean, sqrt(var + eps)) over `axes`: the Div of the two is the normalised x."""
+    n = node.name
+    mean = w.reduce("ReduceMean", x, axes, f"{n}/mean", f"{n}/mean")
+    centred = w.add("Sub", [x, mean], [f"{n}/sub"], f"{n}/sub")
+    square = w.add("Pow", [centred, w.const(f"{n}.two", 2.0, "float32")], [f"{n}/pow"], f"{n}/pow")
+    var = w.reduce("ReduceMean", square, axes, f"{n}/var", f"{n}/var")
+    shifted = w.add("Add", [var, w.const(f"{n}.eps", node.params["eps"], "float32")], [f"{n}/eps"], f"{n}/eps")
+    return centred, w.add("Sqrt", [shifted], [f"{n}/sqrt"], f"{n}/sqrt")
+
+
+def _affine_steps(w, node) -> list:
+    """[("Mul", γ), ("Add", β)] for the per-channel weights the layer has, as [C, 1, …] initializers."""
+    import numpy as np
+
+    ndim = len(node.in_shape) + 1
+    steps = []
+    for op_type, key in (("Mul", "weight"), ("Add", "bias")):
+        if key in node.kind.weight_shapes(node):
+            value = np.asarray(w.weights[f"{node.name}.{key}"], dtype=np.float32).reshape((-1,) + (1,) * (ndim - 2))
+            steps.append((op_type, w.const(f"{node.name}.{key}", value, "float32")))
+    return steps
+
+
+@emits("layernorm")
+def layernorm(w, node):
+    centred, std = _statistics(w, node, w.ins(node)[0], [1])
+    _chain(w, node, centred, [("Div", std)] + _affine_steps(w, node))
+
+
+# ---- padding, channel reordering and slicing (contract §7) ----------------------------------------
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad(w, node, x: str, pads, mode: str, out: str, value: float = 0.0) -> str:
+    """A Pad node of x by (before, after) per spatial axis in netcalc's `mode` (wrap needs opset 19)."""
+    if mode == "circular" and w.opset < 19:
+        raise SpecError(f"circular padding needs ONNX opset 19 or later (Pad mode 'wrap'); got --opset {w.opset}",
+                        node.loc, node.name)
+    inputs = [x, w.const(f"{out}.pads", [0, 0, *(b for b, _ in pads), 0, 0, *(a for _, a in pads)])]
+    if value:
+        inputs.append(w.const(f"{out}.value", value, "float32"))
+    return w.add("Pad", inputs, [out], out, mode=_PAD_MODES[mode])
+
+
+@emits("pad")
+def pad(w, node):
+    g = node.geometry
+    w.tensor[node.name] = _pad(w, node, w.ins(node)[0], g.pads, g.mode, node.name, g.value)
+
+
+@emits("slice")
+def slice_(w, node):
+    g = node.geometry
+    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", g.start), ("ends", g.end),
+                                                                            ("axes", 1)))
+    w.out(node, "Slice", w.ins(node) + [starts, ends, axes])
+
+
+def _regroup(w, node, x: str, shape, perm, out: str) -> str:
+    """Reshape x to [batch, *shape] (0 keeps the batch), Transpose by perm: `<out>/reshape`,
+    `<out>/transpose`."""
+    n = out
+    grouped = w.add("Reshape", [x, w.const(f"{n}.grouped", [0, *shape])], [f"{n}/reshape"], f"{n}/reshape")
+    return w.add("Transpose", [grouped], [f"{n}/transpose"], f"{n}/transpose", perm=list(perm))
+
+
+@emits("channel_shuffle")
+def channel_shuffle(w, node):
+    """ShuffleNet's Reshape [N, g, C/g, …] → Transpose (1, 2) → Reshape [N, C, …] (netcalc reads it back)."""
+    g, spatial = node.geometry, list(node.spatial_in)
+    rank = 3 + len(spatial)
+    moved = _regroup(w, node, w.ins(node)[0], [g.groups, g.per_group, *spatial], [0, 2, 1, *range(3, rank)],
+                     node.name)
+    w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
+
+
+@emits("pixel_unshuffle")
+def pixel_unshuffle(w, node):
+    """PyTorch's order: Reshape [N, C, s₁/r, r, …] → Transpose to [N, C, r…, s/r…] → Reshape (SpaceToDepth
+    puts the offset before the channel, so it is PyTorch's order only for one channel)."""
+    r, d = node.geometry.factor, len(node.spatial_in)
+    split = [v for n in node.spatial_out for v in (n, r)]
+    perm = [0, 1, *(3 + 2 * k for k in range(d)), *(2 + 2 * k for k in range(d))]
+    moved = _regroup(w, node, w.ins(node)[0], [node.in_shape[0], *split], perm, node.name)
+    w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
+
+
+@emits("instancenorm")
+def instancenorm(w, node):
+    if node.params["affine"]:
+        inputs = w.ins(node) + [w.weight(node, "weight"), w.weight(node, "bias")]
+        w.out(node, "InstanceNormalization", inputs, epsilon=node.params["eps"])
+        return
+    centred, std = _statistics(w, node, w.ins(node)[0], list(range(2, len(node.in_shape) + 1)))
+    _chain(w, node, centred, [("Div", std)])
+
+
+@emits("groupnorm")
+def groupnorm(w, node):
+    p, n = node.params, node.name
+    if w.opset >= 21 and p["affine"]:
+        inputs = w.ins(node) + [w.weight(node, "weight"), w.weight(node, "bias")]
+        w.out(node, "GroupNormalization", inputs, num_groups=p["groups"], epsilon=p["eps"])
+        return
+    # before opset 21 (whose GroupNormalization scales per group): [N, G, C/G·Πs], normalised over
+    # its last axis, reshaped back, then the per-channel affine map
+    grouped = w.add("Reshape", [w.ins(node)[0], w.const(f"{n}.grouped", [0, p["groups"], -1])], [f"{n}/grouped"],
+                    f"{n}/grouped")
+    centred, std = _statistics(w, node, grouped, [2])
+    normed = w.add("Div", [centred, std], [f"{n}/div"], f"{n}/div")
+    back = w.const(f"{n}.shape", [0, *node.in_shape])
+    steps = _affine_steps(w, node)
+    if not steps:
+        w.out(node, "Reshape", [normed, back])
+        return
+    _chain(w, node, w.add("Reshape", [normed, back], [f"{n}/reshape"], f"{n}/reshape"), steps)
+
+
+@emits("scale")
+def scale(w, node):
+    _chain(w, node, w.ins(node)[0], _affine_steps(w, node))
+
+
+@emits("drop_path")
+def drop_path(w, node):
+    w.out(node, "Identity", w.ins(node))  # the identity at inference (ONNX has no stochastic depth)
 
 
 # ---- the model -----------------------------------------------------------------------------------
