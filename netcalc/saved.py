@@ -37,10 +37,15 @@ class SavedContext:
     needs_grad: dict  # activation name → bool
 
     def activation(self, name: str, label: str) -> Stored:
-        shape = self.shapes[name]
+        """The tensor behind activation `name`: a view (flatten, slice) keeps its whole source
+        alive, so it is sized by the tensor that owns the memory."""
+        owner = self.storage[name]
+        shape = self.shapes[owner]
         n = prod(shape)
         total = self.batch * n * self.itemsize
-        return Stored(("act", self.storage[name]), total,
+        if owner != name:
+            label += f" (a view of '{owner}')"
+        return Stored(("act", owner), total,
                       f"{label} {list(shape)}: {self.batch}·{n} elements · {self.itemsize} B = {total:,} B")
 
     def own(self, node, what: str, elements: int, itemsize: int, label: str) -> Stored:

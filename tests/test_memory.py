@@ -162,6 +162,11 @@ def test_a_tensor_several_layers_keep_is_counted_once():
     assert per_layer["relu1"] == X
     assert per_layer["maxpool1"] == 2 * 4 * 8  # only its indices are new
     assert per_layer["linear1"] == 2 * 4 * 4  # the pooled [4] vector; flatten1 is a view of it
+    # a conv reading a channel slice keeps the slice's whole source (a view keeps its memory)
+    per_layer, _ = saved([4, 8, 8], [C, "relu", {"slice": {"start": 2}}, {"conv": {"out": 2, "kernel": 1}}])
+    assert per_layer["slice1"] == 0 and per_layer["conv2"] == 0  # relu's whole output, kept by relu
+    per_layer, _ = saved([4, 8, 8], [C, "elu", {"slice": {"start": 2}}, {"conv": {"out": 2, "kernel": 1}}])
+    assert per_layer["conv2"] == X  # elu keeps c's output; the conv keeps all of elu's output
     views = [C, "relu", "flatten", {"linear": {"out": 3}}]
     per_layer, _ = saved([4, 8, 8], views)
     assert per_layer["linear1"] == 0  # a view of relu's output, which relu keeps already

@@ -202,6 +202,8 @@ CASES = [  # spec, batch (2 where batchnorm sees 1×1 maps), input override for 
     ("resnet18", 2, None), ("resnet50", 1, [3, 160, 160]), ("mobilenet_v1", 1, None), ("mobilenet_v2", 1, None),
     ("googlenet", 1, None), ("deeplab_aspp", 2, None), ("alexnet", 2, None), ("zfnet", 2, None),
     ("vgg16", 1, None), ("video_c3d", 1, [3, 16, 64, 64]), ("unet", 1, [1, 128, 128]),
+    ("shufflenet_v2_x1_0", 2, None),  # slices (views) kept by convs: the whole source is kept
+    ("mobilenet_v3_small", 2, None), ("espcn", 2, None),
     ("tests/data/schema/zoo.yaml", 2, None),  # every layer type once, lrn and spp among them
     ("newer", 2, None),
 ]

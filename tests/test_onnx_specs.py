@@ -42,7 +42,9 @@ def assert_same_layers(spec_analysis, onnx_analysis):
     for w, g in zip(want, got):
         if w["type"] != g["type"]:
             assert (w["type"], g["type"]) in SAME_TYPE, (w["name"], w["type"], g["type"])
-            w, g = dict(w, type=None), dict(g, type=None)
+            # the swapped types count alike; what they keep for backward in training (issue 12's
+            # memory.saved) may differ: an exported drop_path is an identity
+            w, g = dict(w, type=None, memory=None), dict(g, type=None, memory=None)
         assert g == w
     assert totals(onnx_analysis) == totals(spec_analysis)
 
