@@ -169,8 +169,11 @@ def _progress(total: int, description: str):
 @format_option("table", "json")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input and weights.")
+@click.option("--probe", type=click.Choice(["support", "float"]), default="support", show_default=True,
+              help="With --rf: support (backward-only 0/1 propagation, fast) or float (the executor's float32 "
+                   "backward at full channels, the reference).")
 @reports_errors
-def verify(spec, batch, check_rf, fmt, max_memory, seed):
+def verify(spec, batch, check_rf, fmt, max_memory, seed, probe):
     """Run the NumPy reference executor and check every layer's real output shape (and, with
     --rf, its receptive field) against the calculation. Exit 0 all agree, 1 a mismatch."""
     import json
@@ -185,7 +188,7 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed):
     steps = len(analysis.layers) * (2 if check_rf else 1)
     with _progress(steps, "verify") as tick:
         result = verification.verify(analysis, batch=batch, seed=seed, memory_limit=limit, check_rf=check_rf,
-                                     on_layer=tick)
+                                     on_layer=tick, probe=probe)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

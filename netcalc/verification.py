@@ -74,7 +74,7 @@ class VerifyResult:
 
 
 def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int | None = None,
-           check_rf: bool = False, on_layer=None) -> VerifyResult:
+           check_rf: bool = False, on_layer=None, probe: str = "support") -> VerifyResult:
     """Run the executor on a seeded random input and compare shapes (and rfs)."""
     from netcalc.executor import Executor, ForwardResult, check_memory, default_memory_limit
 
@@ -98,7 +98,7 @@ def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int 
         from netcalc import rfprobe
 
         out.rf_checked = True
-        out.rf = rfprobe.measure(analysis, memory_limit=limit, on_layer=on_layer)
+        out.rf = rfprobe.measure(analysis, memory_limit=limit, on_layer=on_layer, probe=probe)
     return out
 
 

@@ -22,6 +22,11 @@ class Elementwise(LayerType):
 
     flops_count = per_element(0)
 
+    def support(self, node, dy, ctx):
+        # pointwise, and in probe mode every element's derivative is nonzero (activations pass
+        # through, batchnorm's scale is positive): the support is dy's
+        return [dy]
+
 
 class Activation(Elementwise):
     """y = fn(x) element by element. `activation()` below registers one from its FLOPs per
@@ -243,6 +248,11 @@ class LRN(Elementwise):
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         return [lrn_backward(grad_output, inputs[0], *self._args(node))], {}
+
+    def support(self, node, dy, ctx):
+        # pointwise in space; across channels it reaches neighbours, which matters only when dy
+        # covers some channels of a position and not others: then the real backward runs
+        return [dy] if dy.shape[1] == 1 else super(Elementwise, self).support(node, dy, ctx)
 
 
 def _softmax(np, x):
