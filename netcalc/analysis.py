@@ -8,7 +8,7 @@ from fractions import Fraction
 from netcalc import rf
 from netcalc.graph import Graph, build_graph
 from netcalc.layers import Node
-from netcalc.spec import load_spec
+from netcalc.loading import load_network
 
 FLOAT32_BYTES = 4
 
@@ -124,4 +124,5 @@ def _layer_rf(fields, spatial_out) -> LayerRF | None:
 
 
 def analyze_file(path) -> Analysis:
-    return analyze_graph(build_graph(load_spec(path)))
+    """A spec or an ONNX model (netcalc.loading picks the reader)."""
+    return analyze_graph(build_graph(load_network(path)))

@@ -14,7 +14,6 @@ from netcalc import units
 from netcalc.analysis import Analysis, analyze_graph
 from netcalc.errors import ExitCode, Loc, SpecError, did_you_mean
 from netcalc.graph import build_graph
-from netcalc.spec import load_spec
 from netcalc.yamlio import YMap, load_yaml_file
 
 EXPECT_KEYS = ("output", "params", "macs", "flops", "rf")
@@ -248,7 +247,9 @@ def run_checks(analysis: Analysis, answers: str | None = None) -> CheckResult:
 
 
 def check_file(path: str, answers: str | None = None) -> CheckResult:
-    return run_checks(analyze_graph(build_graph(load_spec(path))), answers)
+    from netcalc.loading import load_network  # a spec, or an ONNX model (its answers in --answers)
+
+    return run_checks(analyze_graph(build_graph(load_network(path))), answers)
 
 
 @dataclass

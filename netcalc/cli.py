@@ -57,6 +57,36 @@ def format_option(*choices: str, default: str = "table"):
                         help="Output format: a rich table for people, the rest for scripts.")
 
 
+def _parse_input_shape(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not 1 <= len(shape) <= 4 or min(shape) < 1:
+        raise UserError(f"--input-shape {value!r}: expected 1 to 4 positive integers, channels first, e.g. 3,224,224")
+    return shape
+
+
+def input_shape_option(command):
+    """`--input-shape C,H,W` for an ONNX model whose input dims are symbolic (netcalc.loading)."""
+
+    @click.option("--input-shape", "input_shape", default=None, metavar="C,H,W", callback=_parse_input_shape,
+                  help="For an ONNX model with symbolic input dims: the input size without the batch.")
+    @functools.wraps(command)
+    def wrapper(*args, input_shape=None, **kwargs):
+        from netcalc.loading import INPUT_SHAPE
+
+        token = INPUT_SHAPE.set(input_shape)
+        try:
+            return command(*args, **kwargs)
+        finally:
+            INPUT_SHAPE.reset(token)
+
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="netcalc")
 def cli():
@@ -68,6 +98,7 @@ def cli():
 @format_option("table", "json", "csv", "markdown", "html")
 @click.option("-o", "--output", default=None, metavar="FILE",
               help="Write the report to FILE instead of stdout (any format but table).")
+@input_shape_option
 @reports_errors
 def analyze(spec, fmt, output):
     """Per-layer output shape, params, MACs, FLOPs and receptive field, with totals.
@@ -178,6 +209,7 @@ def _progress(total: int, description: str):
 @click.option("--probe", type=click.Choice(["support", "float"]), default="support", show_default=True,
               help="With --rf: support (backward-only 0/1 propagation, fast) or float (the executor's float32 "
                    "backward at full channels, the reference).")
+@input_shape_option
 @reports_errors
 def verify(spec, batch, check_rf, fmt, max_memory, seed, probe):
     """Run the NumPy reference executor and check every layer's real output shape (and, with
@@ -205,6 +237,7 @@ def verify(spec, batch, check_rf, fmt, max_memory, seed, probe):
 @cli.command()
 @click.argument("spec")
 @click.option("--layer", "layer_name", metavar="NAME", help="Explain only this layer (full dotted name).")
+@input_shape_option
 @reports_errors
 def explain(spec, layer_name):
     """The worked formulas behind every number: output size (with the floor/ceil), params, MACs,
@@ -266,19 +299,57 @@ def layers(fmt):
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights (without --weights).")
+@input_shape_option
 @reports_errors
 def run(spec, input_path, weights_path, save_path, dtype, max_memory, seed):
     """Run the reference executor on a given input (and weights); save every layer's output under
     its layer name."""
     from netcalc import running
     from netcalc.graph import build_graph
-    from netcalc.spec import load_spec
+    from netcalc.loading import load_network
 
-    graph = build_graph(load_spec(spec))
+    graph = build_graph(load_network(spec))
     outputs = running.run(graph, input_path, weights_path, dtype, _memory_limit(max_memory), seed,
                           progress=lambda total: _progress(total, "run"))
     running.save_outputs(save_path, outputs)
     click.echo(f"saved {len(outputs)} layer outputs to {save_path}")
+
+
+# ---- ONNX interchange (contract §8): import and export; logic in netcalc/onnx ----------------------
+@cli.command("import")
+@click.argument("model", metavar="MODEL.onnx")
+@click.option("-o", "--output", "out_path", default=None, metavar="SPEC.yaml", help="Write the spec here (default: stdout).")
+@click.option("--weights-out", default=None, metavar="W.npz", help="Also save the initializers in run's weight layout.")
+@input_shape_option
+@reports_errors
+def import_(model, out_path, weights_out):
+    """Read an ONNX model and write the equivalent spec (and its weights)."""
+    from netcalc.onnx.importer import import_file
+
+    text, layers = import_file(model, out_path, weights_out)
+    if out_path is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {layers} layers to {out_path}", err=True)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("-o", "--output", "out_path", default=None, metavar="MODEL.onnx",
+              help="Where to write the model (default: the spec's name with .onnx).")
+@click.option("--weights", "weights_path", default=None, metavar="W.npz",
+              help="Weights in PyTorch names and layouts (default: seeded random).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset to write (13 to 21).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@input_shape_option
+@reports_errors
+def export(spec, out_path, weights_path, opset, seed):
+    """Write the spec as an ONNX model that onnxruntime runs: one named node per layer."""
+    from netcalc.onnx.export import export_file
+
+    out_path = out_path or os.path.splitext(os.path.basename(spec))[0] + ".onnx"
+    size, layers = export_file(spec, out_path, weights_path, opset, seed)
+    click.echo(f"wrote {layers} layers ({size:,} bytes) to {out_path}", err=True)
 
 
 def main():

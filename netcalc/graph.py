@@ -64,3 +64,9 @@ def _resolve(decl, shapes) -> Node:
     if min(node.out_shape) < 1:
         raise SpecError(f"output shape {list(node.out_shape)} is empty")
     return node
+
+
+def resolve_layer(decl, shapes: dict) -> Node:
+    """One declared layer resolved against the output shapes of the layers before it (by name),
+    for loaders that need shapes while they read (the ONNX reader)."""
+    return _resolve(decl, shapes)

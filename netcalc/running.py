@@ -44,6 +44,8 @@ def run(graph: Graph, input_path: str, weights_path: str | None, dtype: str, mem
     progress(total) → a context manager giving a tick(node) callback (the CLI's progress bar)."""
     x = load_input(input_path, graph)
     weights = load_weights(weights_path)
+    if weights is None and graph.spec.weights is not None:  # an ONNX model runs with its initializers
+        weights = graph.spec.weights()
     check_memory(graph, x.shape[0], np.dtype(dtype).itemsize, memory_limit, keep_all=True)
     executor = Executor(graph, weights, dtype=dtype, seed=seed)  # validates given weights
     with progress(len(graph.nodes)) as tick:

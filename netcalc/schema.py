@@ -123,6 +123,8 @@ def spec_schema() -> dict:
         "layers": {"type": "array", "minItems": 1},
         "blocks": {"type": "object", "description": "reusable parameterised sub-networks (checked loosely)"},
         "limits": limits,
+        "dotted_names": {"type": "boolean",
+                         "description": "explicit names may be module paths with dots (as `netcalc import` writes)"},
     }
     assert set(top) == set(TOP_LEVEL_KEYS), "top-level keys changed: update the schema generator"
     return {
@@ -133,7 +135,9 @@ def spec_schema() -> dict:
         "required": ["input", "layers"],
         "properties": top,
         "additionalProperties": False,
-        "if": {"required": ["blocks"]},
+        # blocks, and the dotted module-path names `netcalc import` writes, are checked loosely
+        "if": {"anyOf": [{"required": ["blocks"]},
+                         {"required": ["dotted_names"], "properties": {"dotted_names": {"const": True}}}]},
         "then": {"properties": {"layers": {"items": {"$ref": "#/$defs/looseEntry"}}}},
         "else": {"properties": {"layers": {"items": {"$ref": "#/$defs/entry"}}}},
         "$defs": {

@@ -17,7 +17,7 @@ from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
-TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits")
+TOP_LEVEL_KEYS = ("name", "input", "layers", "blocks", "limits", "dotted_names")
 RESERVED_LAYER_KEYS = ("name", "from", "repeat", "expect", "if", "first")
 BLOCK_KEYS = ("args", "layers")
 MAX_LAYERS = 1_000_000  # expansion past this is an error, not a hang
@@ -63,6 +63,8 @@ class Spec:
     limits_loc: Loc | None = None
     outputs: dict[str, str] = field(default_factory=dict)  # entry name → its last primitive layer
     groups: list[Group] = field(default_factory=list)  # block instances, repeats, composites
+    # a loader that holds weights (an ONNX model's initializers) gives them lazily: () → {name: array}
+    weights: object = None
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -96,6 +98,7 @@ def parse_spec(doc, path: str) -> Spec:
         raise SpecError("'limits' must be a mapping like {params: 25M}", doc.loc_of("limits"))
 
     builder = _Builder(path, doc.get("blocks"), doc.loc_of("blocks") if "blocks" in doc else None)
+    builder.dotted_names = _parse_dotted_names(doc)
     builder.check_size(layers)
     builder.add_entries(layers, prefix="", previous="input", counters={})
     builder.check_unresolved()
@@ -189,6 +192,7 @@ class _Builder:
         self.unresolved: list[tuple[str, str, Loc, str]] = []
         self.groups: list[Group] = []
         self._sizes: dict[tuple, int] = {}
+        self.dotted_names = False
         _check_recursion(self.blocks)
 
     # -- one entry, as both the size pre-pass and the expansion read it -----------------------
@@ -287,7 +291,7 @@ class _Builder:
             key = e.kind.name
             explicit = e.reserved.get("name")
             if explicit is not None:
-                _check_name(explicit, e.reserved.loc_of("name"))
+                _check_name(explicit, e.reserved.loc_of("name"), self.dotted_names and scope.block is None)
             unit, copy, before = self._unit(e), 0, len(self.decls)
             for params, count in self._runs(e):
                 for _ in range(count):
@@ -538,10 +542,22 @@ def _merged(base, extra, fallback: Loc) -> YMap:
     return out
 
 
-def _check_name(name, loc: Loc) -> None:
+def _parse_dotted_names(doc: YMap) -> bool:
+    """`dotted_names: true` (as `netcalc import` writes): top-level explicit names may be module
+    paths such as `layer1.0.conv1`, each part non-empty."""
+    value = doc.get("dotted_names", False)
+    if not isinstance(value, bool):
+        raise SpecError(f"'dotted_names' must be true or false, got {value!r}", doc.loc_of("dotted_names"))
+    return value
+
+
+def _check_name(name, loc: Loc, dotted: bool = False) -> None:
     if not isinstance(name, str) or not name:
         raise SpecError(f"'name' must be a non-empty string, got {name!r}", loc)
-    if "." in name:
+    if dotted and "." in name:
+        if "" in name.split("."):
+            raise SpecError(f"layer name '{name}' has an empty part between dots", loc)
+    elif "." in name:
         raise SpecError(f"layer name '{name}' may not contain a dot (dots separate block paths)", loc)
     if name == "input":
         raise SpecError("'input' is reserved for the network input; pick another layer name", loc)

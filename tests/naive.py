@@ -428,3 +428,127 @@ LAYERS = {
     "pixel_shuffle": lambda node, xs, w: pixel_shuffle(xs[0], node.params["factor"]),
     **{name: _activation_layer(name) for name in (*_SCALAR, "softmax")},
 }
+
+
+# ---------------------------------------------------------------------------
+# Normalisation by the sample's own statistics and the residual-branch helpers
+# (contract §7: layernorm, groupnorm, instancenorm, scale, drop_path). PyTorch's
+# definitions, one group of values at a time: mean = Σv / m, var = Σ(v − mean)² / m
+# (biased), y = (v − mean) / sqrt(var + eps) · w[c] + b[c].
+# ---------------------------------------------------------------------------
+
+def _normalise_values(values, eps):
+    m = len(values)
+    mean = sum(values) / m
+    var = sum((v - mean) ** 2 for v in values) / m
+    return [(v - mean) / math.sqrt(var + eps) for v in values]
+
+
+def _affine(value, c, w, b):
+    if w is not None:
+        value *= float(w[c])
+    if b is not None:
+        value += float(b[c])
+    return value
+
+
+def layernorm(x, w, b, eps):
+    """Over the channels at each position (over the features of a flat (N, F) input)."""
+    y = np.zeros(x.shape)
+    for n in range(x.shape[0]):
+        for pos in _positions(x.shape[2:]):
+            normed = _normalise_values([float(x[(n, c) + pos]) for c in range(x.shape[1])], eps)
+            for c, value in enumerate(normed):
+                y[(n, c) + pos] = _affine(value, c, w, b)
+    return y
+
+
+def groupnorm(x, groups, w, b, eps):
+    """Each group of C/groups consecutive channels over all its positions."""
+    y = np.zeros(x.shape)
+    per_group = x.shape[1] // groups
+    for n in range(x.shape[0]):
+        for g in range(groups):
+            keys = [(n, c) + pos for c in range(g * per_group, (g + 1) * per_group)
+                    for pos in _positions(x.shape[2:])]
+            for key, value in zip(keys, _normalise_values([float(x[k]) for k in keys], eps)):
+                y[key] = _affine(value, key[1], w, b)
+    return y
+
+
+def channel_scale(x, w, b):
+    y = np.zeros(x.shape)
+    for index in _positions(x.shape):
+        y[index] = _affine(float(x[index]), index[1], w, b)
+    return y
+
+
+LAYERS.update({
+    "layernorm": lambda node, xs, w: layernorm(xs[0], w.get("weight"), w.get("bias"), node.params["eps"]),
+    "groupnorm": lambda node, xs, w: groupnorm(xs[0], node.params["groups"], w.get("weight"), w.get("bias"),
+                                               node.params["eps"]),
+    "instancenorm": lambda node, xs, w: groupnorm(xs[0], xs[0].shape[1], w.get("weight"), w.get("bias"),
+                                                  node.params["eps"]),
+    "scale": lambda node, xs, w: channel_scale(xs[0], w["weight"], w.get("bias")),
+    "drop_path": lambda node, xs, w: xs[0].copy(),  # inference: the identity
+})
+
+
+# ---------------------------------------------------------------------------
+# Contract §7 activations (issue 9): scalar definitions as PyTorch documents them, one element at a
+# time with the math module, reading the node's parameters.
+# ---------------------------------------------------------------------------
+
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _elu(v, alpha):
+    return v if v > 0 else alpha * (math.exp(v) - 1.0)
+
+
+def _softplus(v, beta, threshold):
+    # PyTorch: x itself where beta·x > threshold, else log(1 + exp(beta·x)) / beta
+    return v if beta * v > threshold else math.log1p(math.exp(beta * v)) / beta
+
+
+def _mish(v):
+    # PyTorch: x·tanh(log(1 + e^x)), no threshold (beyond 30, log(1 + e^x) = x to double precision)
+    return v * math.tanh(math.log1p(math.exp(v)) if v < 30 else v)
+
+
+def elementwise(x, f):
+    out = np.zeros_like(x, dtype=float)
+    for idx in np.ndindex(*x.shape):
+        out[idx] = f(float(x[idx]))
+    return out
+
+
+def prelu(x, weight):
+    """y = x if x > 0 else a·x; a = weight[0] shared, or weight[c] for channel c (axis 1)."""
+    out = np.zeros_like(x, dtype=float)
+    for idx in np.ndindex(*x.shape):
+        a = weight[0] if len(weight) == 1 else weight[idx[1]]
+        v = float(x[idx])
+        out[idx] = v if v > 0 else a * v
+    return out
+
+
+# at their default parameters, for the activation tables keyed by name (tests/test_layer_kernels.py)
+_SCALAR.update({
+    "hardtanh": lambda v: min(max(v, -1.0), 1.0),
+    "elu": lambda v: _elu(v, 1.0),
+    "selu": lambda v: SELU_SCALE * _elu(v, SELU_ALPHA),
+    "mish": _mish,
+    "softplus": lambda v: _softplus(v, 1.0, 20.0),
+})
+
+LAYERS.update({
+    "hardtanh": lambda node, xs, w: elementwise(xs[0], lambda v: min(max(v, node.params["min"]), node.params["max"])),
+    "elu": lambda node, xs, w: elementwise(xs[0], lambda v: _elu(v, node.params["alpha"])),
+    "selu": lambda node, xs, w: elementwise(xs[0], lambda v: SELU_SCALE * _elu(v, SELU_ALPHA)),
+    "mish": lambda node, xs, w: elementwise(xs[0], _mish),
+    "softplus": lambda node, xs, w: elementwise(
+        xs[0], lambda v: _softplus(v, node.params["beta"], node.params["threshold"])),
+    "prelu": lambda node, xs, w: prelu(xs[0], w["weight"]),
+})

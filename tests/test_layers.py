@@ -94,6 +94,27 @@ CASES = [
     # softmax over C = 10 channels at 4 positions: (3·10 − 1)·4
     ("softmax", [10, 2, 2], "softmax", [10, 2, 2], 0, 0, 29 * 4),
     ("batchnorm", [64, 8, 8], "batchnorm", [64, 8, 8], 128, 0, 2 * 64 * 64),
+    # ---- contract §7 normalisations (issue 9) ----
+    # layernorm over C = 96 at 56·56 positions: 5·96 + 2 = 482, + 96 (weight) + 96 (bias) = 674 per
+    # position; params weight 96 + bias 96
+    ("layernorm", [96, 56, 56], "layernorm", [96, 56, 56], 192, 0, 674 * 56 * 56),
+    ("layernorm-nobias", [96, 7, 7], {"layernorm": {"bias": False}}, [96, 7, 7], 96, 0, (482 + 96) * 49),
+    ("layernorm-plain", [96, 7, 7], {"layernorm": {"elementwise_affine": False}}, [96, 7, 7], 0, 0, 482 * 49),
+    # flat [768]: one position over F = 768: 5·768 + 2 + 768 + 768 = 5378
+    ("layernorm-flat", [768], "layernorm", [768], 1536, 0, 5378),
+    # groupnorm 32 groups of 128 channels at 16·16: m = 4·256 = 1024 values, 5·1024 + 2 = 5122 per
+    # group; affine 2 per element: 2·128·256; params 2·128
+    ("groupnorm", [128, 16, 16], {"groupnorm": {"groups": 32}}, [128, 16, 16], 256, 0,
+     32 * 5122 + 2 * 128 * 256),
+    ("groupnorm-plain", [6, 5], {"groupnorm": {"num_groups": 3, "affine": False}}, [6, 5], 0, 0, 3 * (5 * 10 + 2)),
+    # instancenorm = groupnorm with groups = C: 64 groups of m = 32·32 = 1024 values; no affine
+    ("instancenorm", [64, 32, 32], "instancenorm", [64, 32, 32], 0, 0, 64 * 5122),
+    ("instancenorm-affine", [64, 32, 32], {"instancenorm": {"affine": True}}, [64, 32, 32], 128, 0,
+     64 * 5122 + 2 * 64 * 1024),
+    # layer scale: γ per channel, 1 multiply per element (+ 1 add with bias)
+    ("scale", [96, 56, 56], "layer_scale", [96, 56, 56], 96, 0, 96 * 56 * 56),
+    ("scale-bias", [10], {"scale": {"bias": True}}, [10], 20, 0, 20),
+    ("drop_path", [40, 28, 28], {"stochastic_depth": {"p": 0.2}}, [40, 28, 28], 0, 0, 0),
     # lrn size 5: 2·5 + 3 = 13 per element
     ("lrn", [96, 4, 4], {"lrn": {"size": 5}}, [96, 4, 4], 0, 0, 13 * 96 * 16),
     ("dropout", [10], {"dropout": {"p": 0.5}}, [10], 0, 0, 0),
@@ -115,6 +136,27 @@ CASES = [
     ("mul", [2, 3, 3], {"mul": None, "from": ["input", "input"]}, [2, 3, 3], 0, 0, 18),
     # concat on channels: 2 + 2 = 4, no arithmetic
     ("concat", [2, 3, 3], {"concat": None, "from": ["input", "input"]}, [4, 3, 3], 0, 0, 0),
+]
+
+# ---- contract §7 activations (issue 9): FLOPs per element from §7's table, params of prelu ----
+CASES += [
+    # clip to [min, max]: two compares; 2·3·3 = 18 elements
+    ("hardtanh", [2, 3, 3], "hardtanh", [2, 3, 3], 0, 0, 2 * 18),
+    ("hardtanh-aliases", [5], {"hardtanh": {"min_val": 0, "max_val": 6}}, [5], 0, 0, 2 * 5),
+    # compare, exp, subtract, multiply: 4 per element; 1-D [3, 7]: 21 elements
+    ("elu", [3, 7], {"elu": {"alpha": 0.5}}, [3, 7], 0, 0, 4 * 21),
+    ("selu", [3, 7], "selu", [3, 7], 0, 0, 5 * 21),
+    # one shared slope (PyTorch's PReLU() default); per channel: C = 16 slopes; 2 per element
+    ("prelu", [16, 4, 4], "prelu", [16, 4, 4], 1, 0, 2 * 256),
+    ("prelu-per-channel", [16, 4, 4], {"prelu": {"per_channel": True}}, [16, 4, 4], 16, 0, 2 * 256),
+    # on a flat [F] vector the channel is the feature: 10 slopes
+    ("prelu-flat", [10], {"prelu": {"per_channel": True}}, [10], 10, 0, 20),
+    # PyTorch's num_parameters: 1 or C
+    ("prelu-num-parameters", [16, 4, 4], {"prelu": {"num_parameters": 16}}, [16, 4, 4], 16, 0, 2 * 256),
+    ("prelu-num-parameters-1", [16, 4, 4], {"prelu": {"num_parameters": 1}}, [16, 4, 4], 1, 0, 2 * 256),
+    ("mish", [4, 2, 2, 2], "mish", [4, 2, 2, 2], 0, 0, 5 * 32),
+    # 3 per element whatever beta and threshold (contract §7)
+    ("softplus", [8, 5], {"softplus": {"beta": 2, "threshold": 10}}, [8, 5], 0, 0, 3 * 40),
 ]
 
 

@@ -1,0 +1,540 @@
+"""Multi-node patterns that are one layer: exporters decompose some layers into several nodes.
+
+Each pattern is a function `(reader, index) → bool` under the op type of its first node (the
+root) in PATTERNS; it checks the shape of the node group, that nothing outside the group reads
+its inner tensors (reader.internal_ok), and emits the one layer. Patterns run before the single
+node table (netcalc.onnx.ops), so a Sigmoid followed by its Mul is a silu, not two layers.
+Patterns whose layer type arrives with contract §7 (layernorm, channel_shuffle, hardsigmoid,
+mish) are recognised already; reading them is a clear error until the type exists.
+"""
+
+from __future__ import annotations
+
+import math
+
+from netcalc.onnx.reader import WeightRef
+
+PATTERNS: dict[str, list] = {}
+
+
+def pattern(root_op: str):
+    def register(fn):
+        PATTERNS.setdefault(root_op, []).append(fn)
+        return fn
+    return register
+
+
+PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose", "ReduceMax"}  # ops read only as part of a pattern
+
+
+def match_pattern(r, index: int) -> bool:
+    for fn in PATTERNS.get(r.nodes[index].op_type, ()):
+        if fn(r, index):
+            return True
+    return False
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _next(r, tensor: str, *op_types):
+    """(index, node) of the one consumer of `tensor` when it is one of op_types, else (None, None)."""
+    found = r.only_consumer(tensor)
+    if found is None or found[1].op_type not in op_types:
+        return None, None
+    return found
+
+
+def _other(node, tensor: str):
+    """The other input of a binary node that reads `tensor`, or None."""
+    if len(node.input) != 2 or tensor not in node.input:
+        return None
+    return node.input[1] if node.input[0] == tensor else node.input[0]
+
+
+def _is(r, name, value, tol=1e-5) -> bool:
+    s = r.scalar(name) if name else None
+    return s is not None and abs(s - value) <= tol * max(1.0, abs(value))
+
+
+def _data(r, name) -> bool:
+    from netcalc.onnx.reader import Act
+
+    return isinstance(r.values.get(name), Act)
+
+
+def _finish(r, group: list[int], type_name: str, params, inputs, weights=None, output=None) -> bool:
+    if not r.internal_ok(group):
+        return False
+    nodes = [r.nodes[i] for i in group]
+    r.emit(nodes, type_name, params, inputs, weights, output=output)
+    r.done.update(group)
+    return True
+
+
+def _scaled_by(r, node, tensor, value) -> bool:
+    """node is Div(tensor, value) or Mul(tensor, 1/value)."""
+    other = _other(node, tensor)
+    if node.op_type == "Div":
+        return node.input[0] == tensor and _is(r, node.input[1], value)
+    return node.op_type == "Mul" and other is not None and _is(r, other, 1 / value)
+
+
+# ---- activations ---------------------------------------------------------------------------------
+@pattern("Sigmoid")
+def silu(r, i):
+    """x · sigmoid(x)."""
+    node = r.nodes[i]
+    j, mul = _next(r, node.output[0], "Mul")
+    if mul is None or _other(mul, node.output[0]) != node.input[0]:
+        return False
+    return _finish(r, [i, j], "silu", None, [node.input[0]])
+
+
+@pattern("HardSigmoid")
+def hardswish_hardsigmoid(r, i):
+    """x · hardsigmoid(x) (PyTorch's export of hardswish before opset 14)."""
+    node = r.nodes[i]
+    alpha, beta = 0.2, 0.5  # ONNX's defaults
+    for a in node.attribute:
+        alpha = a.f if a.name == "alpha" else alpha
+        beta = a.f if a.name == "beta" else beta
+    if abs(alpha - 1 / 6) > 1e-6 or abs(beta - 0.5) > 1e-6:
+        return False
+    j, mul = _next(r, node.output[0], "Mul")
+    if mul is None or _other(mul, node.output[0]) != node.input[0]:
+        return False
+    return _finish(r, [i, j], "hardswish", None, [node.input[0]])
+
+
+def _relu6_of_x_plus_3(r, i):
+    """Add(x, 3) → Clip(0, 6): (x, [indices], clip output) or None."""
+    add = r.nodes[i]
+    x = next((n for n in add.input if _data(r, n)), None)
+    if x is None or not _is(r, _other(add, x), 3.0):
+        return None
+    j, clip = _next(r, add.output[0], "Clip")
+    if clip is None:
+        return None
+    low = clip.input[1] if len(clip.input) > 1 else None
+    high = clip.input[2] if len(clip.input) > 2 else None
+    attrs = {a.name: a.f for a in clip.attribute}
+    ok = (_is(r, low, 0.0) or attrs.get("min") == 0.0) and (_is(r, high, 6.0) or attrs.get("max") == 6.0)
+    return (x, [i, j], clip.output[0]) if ok else None
+
+
+@pattern("Add")
+def hardswish_clip(r, i):
+    """x · relu6(x + 3) / 6, in either order of the product and the division (or · 1/6); without
+    the product by x it is hardsigmoid."""
+    found = _relu6_of_x_plus_3(r, i)
+    if found is None:
+        return False
+    x, group, t = found
+    j, first = _next(r, t, "Mul", "Div")
+    if first is None:
+        return False
+    if _scaled_by(r, first, t, 6.0):
+        k, second = _next(r, first.output[0], "Mul")
+        if second is not None and _other(second, first.output[0]) == x:
+            return _finish(r, group + [j, k], "hardswish", None, [x])
+        return _finish(r, group + [j], "hardsigmoid", None, [x])
+    if first.op_type == "Mul" and _other(first, t) == x:
+        k, second = _next(r, first.output[0], "Mul", "Div")
+        if second is not None and _scaled_by(r, second, first.output[0], 6.0):
+            return _finish(r, group + [j, k], "hardswish", None, [x])
+    return False
+
+
+@pattern("Div")
+@pattern("Mul")
+def gelu_erf(r, i):
+    """x · ½ · (1 + erf(x / √2)) — PyTorch's export of exact GELU before opset 20."""
+    node = r.nodes[i]
+    x = node.input[0]
+    if not _data(r, x) or not _scaled_by(r, node, x, math.sqrt(2.0)):
+        return False
+    j, erf = _next(r, node.output[0], "Erf")
+    if erf is None:
+        return False
+    k, add = _next(r, erf.output[0], "Add")
+    if add is None or not _is(r, _other(add, erf.output[0]), 1.0):
+        return False
+    l_, m1 = _next(r, add.output[0], "Mul")
+    if m1 is None:
+        return False
+    m_, m2 = _next(r, m1.output[0], "Mul")
+    if m2 is None:
+        return False
+    a, b = _other(m1, add.output[0]), _other(m2, m1.output[0])
+    if not ((a == x and _is(r, b, 0.5)) or (_is(r, a, 0.5) and b == x)):
+        return False
+    return _finish(r, [i, j, k, l_, m_], "gelu", None, [x])
+
+
+@pattern("Softplus")
+def mish(r, i):
+    """x · tanh(softplus(x))."""
+    node = r.nodes[i]
+    j, tanh = _next(r, node.output[0], "Tanh")
+    if tanh is None:
+        return False
+    k, mul = _next(r, tanh.output[0], "Mul")
+    if mul is None or _other(mul, tanh.output[0]) != node.input[0]:
+        return False
+    return _finish(r, [i, j, k], "mish", None, [node.input[0]])
+
+
+# ---- linear --------------------------------------------------------------------------------------
+@pattern("MatMul")
+def linear_bias(r, i):
+    """MatMul(x, W) + b on [N, F] — a linear layer whose exporter split off the bias."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]) or not r.is_const(node.input[1]) or len(r.act(node, node.input[0]).shape) != 1:
+        return False
+    j, add = _next(r, node.output[0], "Add")
+    bias = _other(add, node.output[0]) if add is not None else None
+    w = r.dims_of(node, node.input[1])
+    if bias is None or not r.is_const(bias) or len(w) != 2 or math.prod(r.dims_of(add, bias)) != w[1]:
+        return False
+    return _finish(r, [i, j], "linear", {"out": int(w[1])}, [node.input[0]],
+                   {"weight": WeightRef(node.input[1], transpose=True), "bias": WeightRef(bias, shape=(int(w[1]),))})
+
+
+# ---- normalisation -------------------------------------------------------------------------------
+def _axes_of(r, node):
+    for a in node.attribute:
+        if a.name == "axes":
+            return list(a.ints)
+    if len(node.input) > 1 and node.input[1] and r.is_const(node.input[1]):
+        return r.const(node, node.input[1]).reshape(-1).tolist()
+    return None
+
+
+def _layernorm_decomposition(r, i):
+    """ReduceMean → Sub → Pow 2 → ReduceMean → Add eps → Sqrt → Div [→ Mul γ → Add β]:
+    (x, group, axes, eps, weights, output tensor) or None."""
+    mean = r.nodes[i]
+    x = mean.input[0]
+    axes = _axes_of(r, mean)
+    subs = [r.nodes[c] for c in r.consumers.get(mean.output[0], [])]
+    if axes is None or len(subs) != 1 or subs[0].op_type != "Sub" or subs[0].input[0] != x:
+        return None
+    sub = subs[0]
+    j = r.consumers[mean.output[0]][0]
+    readers = r.consumers.get(sub.output[0], [])
+    pow_ = next((r.nodes[c] for c in readers if r.nodes[c].op_type == "Pow"), None)
+    div = next((r.nodes[c] for c in readers if r.nodes[c].op_type == "Div"), None)
+    if len(readers) != 2 or pow_ is None or div is None or not _is(r, pow_.input[1], 2.0):
+        return None
+    k, mean2 = _next(r, pow_.output[0], "ReduceMean")
+    if mean2 is None:
+        return None
+    m, add = _next(r, mean2.output[0], "Add")
+    eps = _other(add, mean2.output[0]) if add is not None else None
+    if eps is None or r.scalar(eps) is None:
+        return None
+    n, sqrt = _next(r, add.output[0], "Sqrt")
+    if sqrt is None or div.input != [sub.output[0], sqrt.output[0]] and list(div.input) != [sub.output[0], sqrt.output[0]]:
+        return None
+    group = [i, j, readers[0], readers[1], k, m, n]
+    group = sorted(set(group))
+    out, weights = div.output[0], {}
+    for op_type, key in (("Mul", "weight"), ("Add", "bias")):  # the affine part: · γ, then + β
+        p, affine = _next(r, out, op_type)
+        value = _other(affine, out) if affine is not None else None
+        if value is None or not r.is_const(value):
+            break
+        group.append(p)
+        out = affine.output[0]
+        weights[key] = value
+    return x, group, axes, r.scalar(eps), weights, out
+
+
+def _emit_layernorm(r, group, x, eps, weight_names, output=None):
+    c = r.act(r.nodes[group[0]], x).shape[0]
+    weights = {key: WeightRef(name, shape=(c,)) for key, name in weight_names.items()}
+    params = {"eps": float(eps)}
+    if "weight" not in weights:
+        params["affine"] = False
+    elif "bias" not in weights:
+        params["bias"] = False
+    if not r.internal_ok(group):
+        return False
+    r.emit([r.nodes[i] for i in group], "layernorm", params, [x], weights, output=output)
+    r.done.update(group)
+    return True
+
+
+@pattern("ReduceMean")
+def layernorm_decomposed(r, i):
+    """LayerNorm over channels written out (PyTorch's LayerNorm before opset 17, on [N, F], or
+    ConvNeXt's LayerNorm2d over axis 1)."""
+    found = _layernorm_decomposition(r, i)
+    if found is None:
+        return False
+    x, group, axes, eps, weights, out = found
+    rank = len(r.act(r.nodes[i], x).shape) + 1
+    if rank > 2 and sorted(a % rank for a in axes) == list(range(2, rank)):  # over each channel's positions
+        return _emit_instancenorm(r, sorted(group), x, eps, weights, out)
+    if [a % rank for a in axes] != [1]:
+        return False
+    return _emit_layernorm(r, sorted(group), x, eps, weights, out)
+
+
+@pattern("Transpose")
+def transposed(r, i):
+    """Channels-last LayerNorm between two Transposes (ConvNeXt): [N,C,…] → [N,…,C] → LN(−1) → back."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]):
+        return False
+    rank = len(r.act(node, node.input[0]).shape) + 1
+    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+    if perm != [0, *range(2, rank), 1]:
+        return False
+    readers = [k for k in r.consumers.get(node.output[0], []) if r.nodes[k].op_type in
+               ("LayerNormalization", "ReduceMean")]  # the written-out form reads it twice (mean, x − mean)
+    if not readers:
+        return False
+    j = min(readers)
+    ln = r.nodes[j]
+    if ln.op_type == "LayerNormalization":
+        from netcalc.onnx.ops import layernorm_params
+
+        params, weights, axis = layernorm_params(r, ln, r.act(node, node.input[0]))
+        if axis % rank != rank - 1:
+            return False
+        group, out = [i, j], ln.output[0]
+        weight_names = {k: ref.tensor for k, ref in weights.items()}
+        eps = params["eps"]
+    else:
+        found = _layernorm_decomposition(r, j)
+        if found is None or [a % rank for a in found[2]] != [rank - 1]:
+            return False
+        _, inner, _, eps, weight_names, out = found
+        group = [i, *inner]
+    k, back = _next(r, out, "Transpose")
+    perm_back = next((list(a.ints) for a in back.attribute if a.name == "perm"), None) if back else None
+    if perm_back != [0, rank - 1, *range(1, rank - 1)]:
+        return False
+    group = sorted(set(group + [k]))
+    # the layer reads the Transpose's input; its output is the second Transpose's
+    return _emit_layernorm(r, group, node.input[0], eps, weight_names, back.output[0])
+
+
+# ---- instance and group normalisation written out (netcalc's own export before opset 21, issue 9) --
+def _per_channel(r, names: dict, c: int):
+    """{key: WeightRef} of a [C] / [C, 1, …] affine weight, or None when the size is not C."""
+    refs = {}
+    for key, name in names.items():
+        if math.prod(r.dims_of(None, name)) != c:
+            return None
+        refs[key] = WeightRef(name, shape=(c,))
+    return refs
+
+
+def _emit_instancenorm(r, group, x, eps, weight_names, output):
+    c = r.act(r.nodes[group[0]], x).shape[0]
+    weights = _per_channel(r, weight_names, c)
+    if weights is None or len(weights) == 1:  # instancenorm's affine map has both weight and bias
+        return False
+    return _finish(r, group, "instancenorm", {"eps": float(eps), "affine": bool(weights)}, [x], weights, output)
+
+
+@pattern("Reshape")
+def groupnorm_reshaped(r, i):
+    """Reshape [N, G, −1] → the statistics over axis 2 → Reshape back [N, C, …] [→ Mul γ → Add β]:
+    GroupNorm as netcalc writes it before opset 21."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+        return False
+    shape = r.act(node, node.input[0]).shape
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    if len(target) != 3 or target[0] != 0 or target[2] != -1 or target[1] < 1 or shape[0] % target[1]:
+        return False
+    readers = [k for k in r.consumers.get(node.output[0], []) if r.nodes[k].op_type == "ReduceMean"]
+    found = _layernorm_decomposition(r, readers[0]) if len(readers) == 1 else None
+    if found is None or [a % 3 for a in found[2]] != [2] or found[4]:
+        return False
+    _, inner, _, eps, _, normed = found
+    k, back = _next(r, normed, "Reshape")
+    if back is None or not r.is_const(back.input[1]) \
+            or [int(v) for v in r.const(back, back.input[1]).reshape(-1)] != [0, *shape]:
+        return False
+    group, out, names = [i, *inner, k], back.output[0], {}
+    for op_type, key in (("Mul", "weight"), ("Add", "bias")):  # the per-channel affine map
+        p, affine = _next(r, out, op_type)
+        value = _other(affine, out) if affine is not None else None
+        if value is None or not r.is_const(value):
+            break
+        group.append(p)
+        out, names[key] = affine.output[0], value
+    weights = _per_channel(r, names, shape[0])
+    if weights is None or len(weights) == 1:  # groupnorm's affine map has both weight and bias
+        return False
+    return _finish(r, sorted(group), "groupnorm", {"groups": target[1], "eps": float(eps), "affine": bool(weights)},
+                   [node.input[0]], weights, out)
+
+
+# ---- channel shuffle -----------------------------------------------------------------------------
+@pattern("Reshape")
+def channel_shuffle(r, i):
+    """Reshape [N, g, C/g, …] → Transpose (swap 1, 2) → Reshape [N, C, …] — ShuffleNet's shuffle."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+        return False
+    x = r.act(node, node.input[0])
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    c, spatial = x.shape[0], list(x.shape[1:])
+    if len(target) != len(x.shape) + 2 or target[3:] != spatial or target[1] < 1:
+        return False
+    groups = target[1]
+    if c % groups or target[2] not in (c // groups, -1):
+        return False
+    j, tr = _next(r, node.output[0], "Transpose")
+    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
+    if perm != [0, 2, 1, *range(3, len(target))]:
+        return False
+    k, back = _next(r, tr.output[0], "Reshape")
+    if back is None or not r.is_const(back.input[1]):
+        return False
+    final = [int(v) for v in r.const(back, back.input[1]).reshape(-1)]
+    if final[2:] != spatial or final[1] not in (c, -1):
+        return False
+    return _finish(r, [i, j, k], "channel_shuffle", {"groups": groups}, [node.input[0]])
+
+
+# ---- adaptive pooling ------------------------------------------------------------------------------
+def _reduce_axes(r, node):
+    axes = _axes_of(r, node)
+    keep = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
+    return axes if keep == 1 else None
+
+
+def _adaptive_axis(r, slice_index: int, tensor: str, n_in: list[int]):
+    """One axis of an adaptive pool written as per-bin Slice → Reduce(keepdims) → Concat (netcalc's
+    own export, or any exporter's): (axis, bins, reduce op, node indices, output) or None."""
+    first = r.nodes[slice_index]
+    if first.op_type != "Slice" or first.input[0] != tensor or len(first.input) < 4:
+        return None
+    _, reduce = _next(r, first.output[0], "ReduceMean", "ReduceMax")
+    concat_at, concat = _next(r, reduce.output[0], "Concat") if reduce is not None else (None, None)
+    if concat is None:
+        return None
+    rank = len(n_in) + 2  # N, C and the spatial axes
+    axis = next(a.i for a in concat.attribute if a.name == "axis") % rank
+    indices, bins = [], []
+    for piece in concat.input:
+        producer = [k for k, n in enumerate(r.nodes) if piece in n.output]
+        if len(producer) != 1:
+            return None
+        red = r.nodes[producer[0]]
+        axes = _reduce_axes(r, red) if red.op_type == reduce.op_type else None
+        found = [k for k, n in enumerate(r.nodes) if red.input and red.input[0] in n.output]
+        if axes is None or [a % rank for a in axes] != [axis] or len(found) != 1:
+            return None
+        sl = r.nodes[found[0]]
+        if sl.op_type != "Slice" or sl.input[0] != tensor or not all(r.is_const(x) for x in sl.input[1:4]) \
+                or (len(sl.input) > 4 and sl.input[4]):
+            return None
+        start, end, ax = (int(r.const(sl, x).reshape(-1)[0]) for x in sl.input[1:4])
+        if ax % rank != axis:
+            return None
+        indices += [found[0], producer[0]]
+        bins.append((start, end))
+    from netcalc import window
+
+    n, m = n_in[axis - 2], len(bins)
+    if axis < 2 or bins != [window.adaptive_bin(o, n, m) for o in range(m)]:
+        return None
+    return axis, m, reduce.op_type, indices + [concat_at], concat.output[0]
+
+
+def _adaptive_chain(r, i):
+    """(input, out sizes, Reduce op, node indices, output tensor) of the per-axis bin groups that
+    start at Slice node i, or None."""
+    node = r.nodes[i]
+    x = node.input[0]
+    if not _data(r, x):
+        return None
+    spatial = list(r.act(node, x).shape[1:])
+    out, group, tensor, start, op_type = list(spatial), [], x, i, None
+    while start is not None:
+        found = _adaptive_axis(r, start, tensor, spatial)
+        if found is None or (op_type is not None and found[2] != op_type):
+            break
+        axis, m, op_type, indices, tensor = found
+        out[axis - 2] = m
+        group += indices
+        readers = r.consumers.get(tensor, [])
+        start = min(readers) if readers else None
+    return (x, out, op_type, sorted(group), tensor) if group else None
+
+
+@pattern("Slice")
+def adaptive_pool(r, i):
+    """PyTorch's adaptive bins, axis after axis (how `netcalc export` writes uneven bins)."""
+    found = _adaptive_chain(r, i)
+    if found is None:
+        return False
+    x, out, op_type, group, tensor = found
+    kind = "adaptive_avgpool" if op_type == "ReduceMean" else "adaptive_maxpool"
+    if not r.internal_ok(group):
+        return False
+    r.emit([r.nodes[k] for k in group], kind, {"out": out if len(set(out)) > 1 else out[0]}, [x], output=tensor)
+    r.done.update(group)
+    return True
+
+
+# ---- spatial pyramid pooling -----------------------------------------------------------------------
+_POOL_MODE = {"GlobalAveragePool": "avg", "AveragePool": "avg", "ReduceMean": "avg",
+              "GlobalMaxPool": "max", "MaxPool": "max", "ReduceMax": "max"}
+
+
+def _pooled_bins(r, i):
+    """A pooling into adaptive bins starting at node i: (input, out sizes, mode, indices, output)."""
+    node = r.nodes[i]
+    if node.op_type == "Slice":
+        found = _adaptive_chain(r, i)
+        return None if found is None else (found[0], found[1], _POOL_MODE[found[2]], found[3], found[4])
+    if node.op_type not in _POOL_MODE or not _data(r, node.input[0]):
+        return None
+    spatial = list(r.act(node, node.input[0]).shape[1:])
+    if node.op_type.startswith("Global"):
+        return node.input[0], [1] * len(spatial), _POOL_MODE[node.op_type], [i], node.output[0]
+    attrs = {a.name: list(a.ints) if a.ints else a.i for a in node.attribute}
+    kernel = attrs.get("kernel_shape")
+    plain = set(attrs) <= {"kernel_shape", "strides", "count_include_pad", "ceil_mode", "dilations"} and \
+        not any(attrs.get("pads", [])) and attrs.get("strides") == kernel and kernel and \
+        all(n % k == 0 for n, k in zip(spatial, kernel)) and set(attrs.get("dilations", [1])) == {1}
+    if node.op_type.startswith("Reduce") or not plain:
+        return None
+    return node.input[0], [n // k for n, k in zip(spatial, kernel)], _POOL_MODE[node.op_type], [i], node.output[0]
+
+
+def spp(r, i):
+    """Each level's pooling → Flatten → one Concat on features, all reading one input: `spp`."""
+    first = _pooled_bins(r, i)
+    if first is None:
+        return False
+    x, mode = first[0], first[2]
+    _, flat = _next(r, first[4], "Flatten")
+    k, cat = _next(r, flat.output[0], "Concat") if flat is not None else (None, None)
+    if cat is None:
+        return False
+    levels, group = {}, [k]
+    for c in sorted(r.consumers.get(x, [])):
+        found = _pooled_bins(r, c) if c not in group else None
+        if found is None or found[0] != x or found[2] != mode:
+            continue
+        j, flatten = _next(r, found[4], "Flatten")
+        if flatten is None or flatten.output[0] not in cat.input or len(set(found[1])) != 1:
+            continue
+        levels[flatten.output[0]] = found[1][0]
+        group += found[3] + [j]
+    axis = next((a.i for a in cat.attribute if a.name == "axis"), None)
+    if axis != 1 or set(cat.input) != set(levels) or len(cat.input) != len(levels):
+        return False
+    return _finish(r, sorted(group), "spp", {"levels": [levels[t] for t in cat.input], "mode": mode}, [x])
+
+
+for _root in ("Slice", "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool"):
+    PATTERNS.setdefault(_root, []).insert(0, spp)  # before adaptive_pool claims a level
