@@ -1,5 +1,15 @@
 """Receptive fields measured by the executor's own backward pass (`netcalc verify --rf`).
 
+Two probes, compared the same way (steps 3–4 below):
+
+- the support probe (the default, `support_reach`): backward only, 0/1 arrays, through each layer
+  type's `support` (its executor kernels on one channel standing for all, a kernel of ones for
+  convs; see LayerType.support), each layer at the smallest input that holds its field
+  (`_support_groups`). In probe mode every stand-in is linear with positive weights on positive
+  values, so whether a gradient entry is nonzero does not depend on any value: propagating only
+  the support is exact (tests/test_rf_probes.py compares it with the float probe).
+- the float probe (`--probe float`, `float_reach`), the reference, described here:
+
 Method. The field of output unit u is the set of input pixels its value depends on, i.e. the
 support of d y[u] / d x. We measure it directly:
 
