@@ -280,6 +280,13 @@ class PassThrough:
 PASS_THROUGH = PassThrough()
 
 
+def pointwise_support(self, node: Node, dy, ctx: "RunContext") -> list:
+    """`LayerType.support` of a type that reads each element at its own position and channel with
+    a nonzero derivative in probe mode (activations pass through, per-channel scales are positive,
+    normalisation statistics are frozen): the input gradient's support is dy's."""
+    return [dy]
+
+
 def probe_backward(op, node: Node, dy, ctx: "RunContext", one_channel: bool) -> list:
     """The input gradients of `op` (a layer type or its probe stand-in) for a support-probe dy.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from netcalc.errors import SpecError
 from netcalc.formula import C, ELEMENTS, Case, Dims, Let, Metric, Num, Opt, Ratio, Sym, Tagged, flag
-from netcalc.layers.base import Geometry, LayerType, Node, register
+from netcalc.layers.base import Geometry, LayerType, Node, pointwise_support, register
 from netcalc.params import Param
 
 EPS = Param("eps", "float", 1e-5, minimum=0, doc="added to the variance inside the square root")
@@ -99,6 +99,7 @@ class Normalisation(LayerType):
     normalising groups of values; subclasses say how the input is grouped (`grouped`)."""
 
     probe = FROZEN_STATISTICS
+    support = pointwise_support
 
     def accepts_weight_shape(self, key, got, shape) -> bool:
         return per_channel_layouts(got, shape)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from netcalc.formula import C, Dims, Metric, Num, Sym, per_element
-from netcalc.layers.base import PASS_THROUGH, LayerType, Node, register
+from netcalc.layers.base import PASS_THROUGH, LayerType, Node, pointwise_support, register
 from netcalc.params import Param
 
 
@@ -21,11 +21,7 @@ class Elementwise(LayerType):
     """A layer with a fixed FLOP cost per element and a pointwise field."""
 
     flops_count = per_element(0)
-
-    def support(self, node, dy, ctx):
-        # pointwise, and in probe mode every element's derivative is nonzero (activations pass
-        # through, batchnorm's scale is positive): the support is dy's
-        return [dy]
+    support = pointwise_support
 
 
 class Activation(Elementwise):
