@@ -110,3 +110,33 @@ def test_probe_input_is_only_as_large_as_the_field():
     groups = {names[0]: big.graph.input_shape for big, names in rfprobe._support_groups(analysis)}
     assert groups["conv1"][1] < 64 and (64 - groups["conv1"][1]) % 8 == 0
     assert all(c.status == "ok" for c in rfprobe.measure(analysis))
+
+
+# ---- every registered layer type (its small 1-D instance from tests/test_registry.py) ----
+
+from helpers import analyze_spec  # noqa: E402
+from test_registry import SAMPLES, checked_types  # noqa: E402
+
+
+def _same_reach(analysis, target):
+    layer = next(layer for layer in analysis.layers if layer.name == target)
+    units = {target: [(o,) for o in range(layer.node.spatial_out[0])]}  # every output, one seed each
+    support = rfprobe.support_reach(analysis.graph, units)[target]
+    reference = rfprobe.float_reach(analysis.graph, units)[target]
+    np.testing.assert_array_equal(support, reference)
+
+
+@pytest.mark.parametrize("name", checked_types())
+def test_every_type_s_support_equals_the_float_probe(name):
+    """Each type's declared support (or the default) reaches exactly the pixels the float probe
+    does, for every output of its sample; and again behind a pixel_shuffle, whose gradient covers
+    some channels of a position and not others (the full-channel path of every type)."""
+    shape, entry = SAMPLES[name]
+    analysis = analyze_spec(shape, [entry])
+    last = analysis.layers[-1]
+    if last.rf is None:
+        return  # flat output: no field to probe
+    _same_reach(analysis, last.name)
+    if len(last.node.out_shape) == 2 and last.node.out_shape[0] % 2 == 0:
+        shuffled = analyze_spec(shape, [entry, {"pixel_shuffle": {"factor": 2}}])
+        _same_reach(shuffled, shuffled.layers[-1].name)
