@@ -268,8 +268,9 @@ SUPPORT_BUDGET_BYTES = 256 * 2 ** 20
 def support_reach(graph, targets: dict, memory_limit: int | None = None) -> dict:
     """{layer: bool array (len(units), *input spatial)}: where the gradient of a seed at every
     channel of each unit reaches the input, by a backward walk of 0/1 arrays through each layer
-    type's `support` (no forward pass). Seeds of several layers share one walk, one batch entry
-    each, in chunks that keep the arrays under SUPPORT_BUDGET_BYTES."""
+    type's `support` (no forward pass). Seeds share walks, one batch entry each, in chunks that
+    keep the arrays under SUPPORT_BUDGET_BYTES (a layer with a long period, such as an upsample to
+    a fixed size, may spread its units over several chunks)."""
     from netcalc.layers.base import RunContext
     from netcalc.units import DEFAULT_WORKSPACE_BYTES
 
@@ -278,39 +279,37 @@ def support_reach(graph, targets: dict, memory_limit: int | None = None) -> dict
     largest = max(prod(shape[1:]) for shape in [graph.input_shape, *(n.out_shape for n in graph.nodes)])
     budget = SUPPORT_BUDGET_BYTES if memory_limit is None else min(SUPPORT_BUDGET_BYTES, memory_limit // 4)
     batch = max(1, min(64, budget // (4 * 8 * largest)))  # ~8 live one-channel arrays per seed
-    out, chunk, count = {}, [], 0
-    for name in sorted(targets, key=index.__getitem__):
-        if chunk and count + len(targets[name]) > batch:
-            out.update(_support_walk(graph, index, {n: targets[n] for n in chunk}, ctx))
-            chunk, count = [], 0
-        chunk.append(name)
-        count += len(targets[name])
-    if chunk:
-        out.update(_support_walk(graph, index, {n: targets[n] for n in chunk}, ctx))
-    return out
+    seeds = [(name, u) for name in sorted(targets, key=index.__getitem__) for u in targets[name]]
+    parts = {name: [] for name in targets}
+    for start in range(0, len(seeds), batch):
+        chunk = seeds[start:start + batch]
+        for (name, _), reach in zip(chunk, _support_walk(graph, index, chunk, ctx)):
+            parts[name].append(reach)
+    return {name: np.stack(found) if found else np.zeros((0, *graph.input_shape[1:]), bool)
+            for name, found in parts.items()}
 
 
-def _support_walk(graph, index, targets, ctx) -> dict:
-    slots, total = {}, 0
-    for name, units in targets.items():
-        slots[name] = total
-        total += len(units)
+def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
+    """Bool array (len(seeds), *input spatial): where each (layer, unit) seed's gradient reaches."""
+    at = {}
+    for j, (name, u) in enumerate(seeds):
+        at.setdefault(name, []).append((j, u))
     grads = {}
-    for node in reversed(graph.nodes[:max(index[name] for name in targets) + 1]):
+    for node in reversed(graph.nodes[:max(index[name] for name in at) + 1]):
         dy = grads.pop(node.name, None)
-        if node.name in targets:
-            seed = np.zeros((total, 1, *node.spatial_out), np.float32)  # one channel standing for all
-            for j, u in enumerate(targets[node.name], slots[node.name]):
+        if node.name in at:
+            seed = np.zeros((len(seeds), 1, *node.spatial_out), np.float32)  # one channel standing for all
+            for j, u in at[node.name]:
                 seed[(j, 0) + u] = 1.0
             dy = seed if dy is None else np.maximum(dy, seed)
         if dy is None:
-            continue  # feeds none of the targets
+            continue  # feeds none of the seeds
         for name, dx in zip(node.inputs, node.kind.support(node, dy, ctx)):
             dx = (dx > 0).astype(np.float32)  # 0/1 again: no magnitudes to overflow or underflow
             grads[name] = dx if name not in grads else np.maximum(grads[name], dx)
-    spatial = graph.input_shape[1:]
-    reach = grads["input"].any(axis=1) if "input" in grads else np.zeros((total, *spatial), bool)
-    return {name: reach[slots[name]:slots[name] + len(units)] for name, units in targets.items()}
+    if "input" not in grads:
+        return np.zeros((len(seeds), *graph.input_shape[1:]), bool)
+    return grads["input"].any(axis=1)
 
 
 def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
