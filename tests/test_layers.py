@@ -160,6 +160,35 @@ CASES += [
 ]
 
 
+# ---- issue 9, the structural types (contract §7): worked from PyTorch's shape rules ----
+CASES += [
+    # channel_shuffle: a permutation of the channels, shape kept; groups 4 divides 8
+    ("channel_shuffle", [8, 3, 3], {"channel_shuffle": {"groups": 4}}, [8, 3, 3], 0, 0, 0),
+    # pixel_unshuffle r = 2 in 2-D: C 3·2² = 12, spatial 8 / 2 = 4, 6 / 2 = 3; 1-D r = 3: 2·3 = 6,
+    # 9 / 3 = 3; 3-D r = 2: 1·2³ = 8, every size halved
+    ("pixel_unshuffle", [3, 8, 6], {"pixel_unshuffle": {"factor": 2}}, [12, 4, 3], 0, 0, 0),
+    ("pixel_unshuffle-1d", [2, 9], {"pixel_unshuffle": {"downscale_factor": 3}}, [6, 3], 0, 0, 0),
+    ("pixel_unshuffle-3d", [1, 2, 4, 6], {"pixel_unshuffle": {"factor": 2}}, [8, 1, 2, 3], 0, 0, 0),
+    # pad: n + before + after per axis: 5 + 1 + 2 = 8, 4 + 3 + 3 = 10 (CycleGAN's ReflectionPad2d(3)
+    # on 256: 262); a copy, no FLOPs in any mode
+    ("pad-reflect", [2, 5, 4], {"pad": {"padding": [[1, 2], 3], "mode": "reflect"}}, [2, 8, 10], 0, 0, 0),
+    ("pad-reflection-pad-3", [3, 256, 256], {"pad": {"padding": 3, "mode": "reflect"}}, [3, 262, 262], 0, 0, 0),
+    ("pad-constant-1d", [2, 4], {"pad": {"padding": [[0, 5]], "mode": "constant", "value": -1.5}}, [2, 9], 0, 0, 0),
+    # slice: channels [2, 7) of 10 → 5; [−3, C) → 3; ShuffleNetV2's chunk(2): [0, 58) of 116 → 58
+    ("slice", [10, 4, 4], {"slice": {"start": 2, "end": 7}}, [5, 4, 4], 0, 0, 0),
+    ("slice-negative", [10, 4], {"slice": {"start": -3}}, [3, 4], 0, 0, 0),
+    ("slice-flat", [116], {"slice": {"end": 58}}, [58], 0, 0, 0),
+    # padding_mode changes no number: the conv-seed-bias case above in every mode, and the ResNet stem
+    ("conv-reflect", [1, 5, 5], {"conv": {"out": 1, "kernel": 3, "padding_mode": "reflect"}}, [1, 3, 3], 10, 81, 162),
+    ("conv-stem-circular", [3, 224, 224], {"conv": {"out": 64, "kernel": 7, "stride": 2, "padding": 3,
+                                                    "padding_mode": "circular"}},
+     [64, 112, 112], 9472, 118_013_952, 236_027_904),
+    # depthwise 3×3 on 8 channels, replicate padding 1: 8·9 + 8 params; 8·6·6·9 MACs; per output 9
+    # multiplies + 8 adds + 1 bias add = 18 FLOPs
+    ("depthwise-replicate", [8, 6, 6], {"depthwise": {"kernel": 3, "padding": 1, "padding_mode": "replicate"}},
+     [8, 6, 6], 80, 2592, 18 * 288),
+]
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_hand_worked(case):
     _, input_shape, entry, output, params, macs, flops = case

@@ -55,6 +55,14 @@ SAMPLES = {
                                          "hardswish", "hardsigmoid", "softmax", "identity", "dropout")},
 }
 
+# issue 9, the structural types: a 3-group shuffle, r = 3 unshuffle, a reflect pad as wide as PyTorch
+# allows on one side (3 < 4), and a slice with a negative end
+SAMPLES.update({
+    "channel_shuffle": ([6, 3], {"channel_shuffle": {"groups": 3}}),
+    "pixel_unshuffle": ([2, 6], {"pixel_unshuffle": {"factor": 3}}),
+    "pad": ([2, 4], {"pad": {"padding": [[3, 2]], "mode": "reflect"}}),
+    "slice": ([5, 3], {"slice": {"start": 1, "end": -1}}),
+})
 # contract §7, normalisations and residual-branch helpers (issue 9): with their affine maps on, so
 # that the weight and bias gradients are checked too
 SAMPLES.update({

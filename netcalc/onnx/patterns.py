@@ -374,6 +374,29 @@ def groupnorm_reshaped(r, i):
                    [node.input[0]], weights, out)
 
 
+# ---- a conv's padding_mode ------------------------------------------------------------------------
+@pattern("Pad")
+def conv_padding_mode(r, i):
+    """Pad `<conv>/pad` in reflect/edge/wrap mode read only by the Conv `<conv>`, which pads nothing
+    itself: netcalc's export of a conv's padding_mode, read back as that one conv. (A Pad of another
+    name stays a `pad` layer, as a model's own ReflectionPad2d is one.)"""
+    from netcalc.onnx import ops
+
+    pad = r.nodes[i]
+    j, conv = _next(r, pad.output[0], "Conv")
+    if conv is None or pad.name != f"{conv.name}/pad" or not r.internal_ok([i, j]):
+        return False
+    pairs, mode, value = ops.pad_params(r, pad)
+    own = {a.name: a for a in conv.attribute}
+    own_pads = list(own["pads"].ints) if "pads" in own else []
+    auto = own["auto_pad"].s.decode() if "auto_pad" in own else "NOTSET"
+    if mode == "zeros" or any(own_pads) or auto not in ("NOTSET", "VALID"):
+        return False
+    ops.conv(r, conv, padded=(pad, pairs, mode))
+    r.done.update([i, j])
+    return True
+
+
 # ---- channel shuffle -----------------------------------------------------------------------------
 @pattern("Reshape")
 def channel_shuffle(r, i):
@@ -400,6 +423,35 @@ def channel_shuffle(r, i):
     if final[2:] != spatial or final[1] not in (c, -1):
         return False
     return _finish(r, [i, j, k], "channel_shuffle", {"groups": groups}, [node.input[0]])
+
+
+# ---- pixel unshuffle -----------------------------------------------------------------------------
+@pattern("Reshape")
+def pixel_unshuffle(r, i):
+    """Reshape [N, C, s₁/r, r, …] → Transpose [N, C, r…, s/r…] → Reshape [N, C·r^d, s/r…]: PyTorch's
+    pixel_unshuffle order for any C and d (netcalc's export; SpaceToDepth is it only for C = 1)."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+        return False
+    x = r.act(node, node.input[0])
+    c, spatial, d = x.shape[0], list(x.shape[1:]), len(x.shape) - 1
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    if d < 1 or len(target) != 2 + 2 * d or target[1] != c:
+        return False
+    factor = target[3]
+    if factor < 2 or target[3::2] != [factor] * d or [n * factor for n in target[2::2]] != spatial:
+        return False
+    j, tr = _next(r, node.output[0], "Transpose")
+    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
+    if perm != [0, 1, *(3 + 2 * k for k in range(d)), *(2 + 2 * k for k in range(d))]:
+        return False
+    k, back = _next(r, tr.output[0], "Reshape")
+    if back is None or not r.is_const(back.input[1]):
+        return False
+    final = [int(v) for v in r.const(back, back.input[1]).reshape(-1)]
+    if final[1:] != [c * factor ** d, *target[2::2]]:
+        return False
+    return _finish(r, [i, j, k], "pixel_unshuffle", {"factor": factor}, [node.input[0]])
 
 
 # ---- adaptive pooling ------------------------------------------------------------------------------

@@ -80,9 +80,12 @@ def _pads(node) -> list[int]:
 @emits("conv", "depthwise")
 def conv(w, node):
     p = node.params
-    inputs = w.ins(node) + [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
+    x, pads = w.ins(node), _pads(node)
+    if node.geometry.padding_mode != "zeros":  # as PyTorch exports it: a Pad `<layer>/pad`, then the Conv
+        x, pads = [_pad(w, node, x[0], node.geometry.pads, node.geometry.padding_mode, f"{node.name}/pad")], None
+    inputs = x + [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
     w.out(node, "Conv", inputs, kernel_shape=list(p["kernel"]), strides=list(p["stride"]),
-          pads=_pads(node), dilations=list(p["dilation"]), group=node.geometry.groups)
+          pads=pads, dilations=list(p["dilation"]), group=node.geometry.groups)
 
 
 @emits("conv_transpose")
@@ -384,6 +387,64 @@ def _affine_steps(w, node) -> list:
 def layernorm(w, node):
     centred, std = _statistics(w, node, w.ins(node)[0], [1])
     _chain(w, node, centred, [("Div", std)] + _affine_steps(w, node))
+
+
+# ---- padding, channel reordering and slicing (contract §7) ----------------------------------------
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad(w, node, x: str, pads, mode: str, out: str, value: float = 0.0) -> str:
+    """A Pad node of x by (before, after) per spatial axis in netcalc's `mode` (wrap needs opset 19)."""
+    if mode == "circular" and w.opset < 19:
+        raise SpecError(f"circular padding needs ONNX opset 19 or later (Pad mode 'wrap'); got --opset {w.opset}",
+                        node.loc, node.name)
+    inputs = [x, w.const(f"{out}.pads", [0, 0, *(b for b, _ in pads), 0, 0, *(a for _, a in pads)])]
+    if value:
+        inputs.append(w.const(f"{out}.value", value, "float32"))
+    return w.add("Pad", inputs, [out], out, mode=_PAD_MODES[mode])
+
+
+@emits("pad")
+def pad(w, node):
+    g = node.geometry
+    w.tensor[node.name] = _pad(w, node, w.ins(node)[0], g.pads, g.mode, node.name, g.value)
+
+
+@emits("slice")
+def slice_(w, node):
+    g = node.geometry
+    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", g.start), ("ends", g.end),
+                                                                            ("axes", 1)))
+    w.out(node, "Slice", w.ins(node) + [starts, ends, axes])
+
+
+def _regroup(w, node, x: str, shape, perm, out: str) -> str:
+    """Reshape x to [batch, *shape] (0 keeps the batch), Transpose by perm: `<out>/reshape`,
+    `<out>/transpose`."""
+    n = out
+    grouped = w.add("Reshape", [x, w.const(f"{n}.grouped", [0, *shape])], [f"{n}/reshape"], f"{n}/reshape")
+    return w.add("Transpose", [grouped], [f"{n}/transpose"], f"{n}/transpose", perm=list(perm))
+
+
+@emits("channel_shuffle")
+def channel_shuffle(w, node):
+    """ShuffleNet's Reshape [N, g, C/g, …] → Transpose (1, 2) → Reshape [N, C, …] (netcalc reads it back)."""
+    g, spatial = node.geometry, list(node.spatial_in)
+    rank = 3 + len(spatial)
+    moved = _regroup(w, node, w.ins(node)[0], [g.groups, g.per_group, *spatial], [0, 2, 1, *range(3, rank)],
+                     node.name)
+    w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
+
+
+@emits("pixel_unshuffle")
+def pixel_unshuffle(w, node):
+    """PyTorch's order: Reshape [N, C, s₁/r, r, …] → Transpose to [N, C, r…, s/r…] → Reshape (SpaceToDepth
+    puts the offset before the channel, so it is PyTorch's order only for one channel)."""
+    r, d = node.geometry.factor, len(node.spatial_in)
+    split = [v for n in node.spatial_out for v in (n, r)]
+    perm = [0, 1, *(3 + 2 * k for k in range(d)), *(2 + 2 * k for k in range(d))]
+    moved = _regroup(w, node, w.ins(node)[0], [node.in_shape[0], *split], perm, node.name)
+    w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
 
 
 @emits("instancenorm")
