@@ -140,3 +140,19 @@ def test_every_type_s_support_equals_the_float_probe(name):
     if len(last.node.out_shape) == 2 and last.node.out_shape[0] % 2 == 0:
         shuffled = analyze_spec(shape, [entry, {"pixel_shuffle": {"factor": 2}}])
         _same_reach(shuffled, shuffled.layers[-1].name)
+
+
+@pytest.mark.parametrize("probe", rfprobe.PROBES)
+def test_verify_rf_probe_option(tmp_path, probe):
+    import json
+
+    from click.testing import CliRunner
+
+    from netcalc.cli import cli
+
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    result = CliRunner().invoke(cli, ["verify", str(path), "--rf", "--probe", probe, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["rf_mismatches"] == 0 and all(layer["rf"]["status"] == "ok" for layer in report["layers"])
