@@ -318,32 +318,74 @@ def transposed(r, i):
     return _emit_layernorm(r, group, node.input[0], eps, weight_names, back.output[0])
 
 
-# ---- channel shuffle -----------------------------------------------------------------------------
+# ---- permutations: channel shuffle, pixel shuffle and unshuffle -----------------------------------
+def _reshaped(r, node, full: list[int]):
+    """The shape a Reshape with a constant target gives an input of `full` dims (0 copies, −1 fills),
+    or None."""
+    if not r.is_const(node.input[1]) or any(a.name == "allowzero" and a.i for a in node.attribute):
+        return None
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    out = [full[k] if v == 0 and k < len(full) else v for k, v in enumerate(target)]
+    if out.count(-1) == 1:
+        known = math.prod(v for v in out if v != -1)
+        if not known or math.prod(full) % known:
+            return None
+        out[out.index(-1)] = math.prod(full) // known
+    return out if math.prod(out) == math.prod(full) and min(out) >= 1 else None
+
+
+def _permutation_layers(c: int, spatial: list[int], split: list[int]):
+    """The layers (type, params, the Reshape → Transpose → Reshape that writes them: split shape,
+    perm, joined shape, all per sample) whose first Reshape gives `split`."""
+    from netcalc.onnx.writer import deinterleaved, interleaved
+
+    d = len(spatial)
+    found = []
+    if len(split) == d + 2 and split[0] >= 1 and c % split[0] == 0:  # [g, C/g, s…]
+        g = split[0]
+        found.append(("channel_shuffle", {"groups": g}, [g, c // g, *spatial], [0, 2, 1, *range(3, d + 3)],
+                      [c, *spatial]))
+    if len(split) == 2 * d + 1 and d:
+        rs = split[1:d + 1]  # pixel_shuffle: [C/r^d, r…, s…]
+        factor = rs[0]
+        if factor > 1 and c % factor ** d == 0:
+            found.append(("pixel_shuffle", {"factor": factor}, [c // factor ** d, *[factor] * d, *spatial],
+                          interleaved(d), [c // factor ** d, *(factor * n for n in spatial)]))
+        factor = split[2]  # pixel_unshuffle: [C, s₁/r, r, …]
+        if factor > 1 and all(n % factor == 0 for n in spatial):
+            found.append(("pixel_unshuffle", {"factor": factor},
+                          [c, *(v for n in spatial for v in (n // factor, factor))], deinterleaved(d),
+                          [c * factor ** d, *(n // factor for n in spatial)]))
+    return found
+
+
 @pattern("Reshape")
-def channel_shuffle(r, i):
-    """Reshape [N, g, C/g, …] → Transpose (swap 1, 2) → Reshape [N, C, …] — ShuffleNet's shuffle."""
+def permutation(r, i):
+    """Reshape → Transpose → Reshape that permutes the elements as one of netcalc's layers:
+    ShuffleNet's channel shuffle ([N, g, C/g, …], swap 1 and 2), PyTorch's pixel shuffle in any
+    dimension ([N, C, r…, s…] interleaved) and pixel unshuffle ([N, C, s₁/r, r, …], PyTorch's
+    export of PixelUnshuffle, and how netcalc writes it)."""
     node = r.nodes[i]
-    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+    if not _data(r, node.input[0]):
         return False
     x = r.act(node, node.input[0])
-    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
-    c, spatial = x.shape[0], list(x.shape[1:])
-    if len(target) != len(x.shape) + 2 or target[3:] != spatial or target[1] < 1:
-        return False
-    groups = target[1]
-    if c % groups or target[2] not in (c // groups, -1):
-        return False
+    full = [r.batch, *x.shape]
+    split = _reshaped(r, node, full)
     j, tr = _next(r, node.output[0], "Transpose")
-    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
-    if perm != [0, 2, 1, *range(3, len(target))]:
+    if split is None or tr is None or split[0] != r.batch:
         return False
+    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None)
     k, back = _next(r, tr.output[0], "Reshape")
-    if back is None or not r.is_const(back.input[1]):
+    if back is None or perm is None or len(perm) != len(split):
         return False
-    final = [int(v) for v in r.const(back, back.input[1]).reshape(-1)]
-    if final[2:] != spatial or final[1] not in (c, -1):
+    joined = _reshaped(r, back, [split[p] for p in perm])
+    if joined is None:
         return False
-    return _finish(r, [i, j, k], "channel_shuffle", {"groups": groups}, [node.input[0]])
+    for type_name, params, want_split, want_perm, want_joined in _permutation_layers(x.shape[0], list(x.shape[1:]),
+                                                                                     split[1:]):
+        if split[1:] == want_split and perm == want_perm and joined[1:] == want_joined and joined[0] == r.batch:
+            return _finish(r, [i, j, k], type_name, params, [node.input[0]])
+    return False
 
 
 # ---- adaptive pooling ------------------------------------------------------------------------------

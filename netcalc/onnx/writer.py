@@ -49,12 +49,17 @@ class Writer:
         self.tensor[node.name] = node.name
         return self.add(op_type, inputs, [node.name], node.name, **attrs)
 
-    def weight(self, node, key: str) -> str:
+    def weight(self, node, key: str, shape=None) -> str:
+        """The initializer `<layer>.<key>`, reshaped to `shape` when ONNX broadcasts it differently
+        (a per-channel [C] as [C, 1, …])."""
         import numpy as np
         from onnx import numpy_helper
 
         name = f"{node.name}.{key}"
-        self.initializers.append(numpy_helper.from_array(np.asarray(self.weights[name], dtype=np.float32), name))
+        array = np.asarray(self.weights[name], dtype=np.float32)
+        if shape is not None:
+            array = array.reshape(shape)
+        self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
     def const(self, name: str, values, dtype="int64") -> str:
@@ -283,6 +288,43 @@ def merge(w, node):
 @emits("concat")
 def concat(w, node):
     w.out(node, "Concat", w.ins(node), axis=1)
+
+
+# ---- contract §7 types ---------------------------------------------------------------------------
+@emits("hardsigmoid")
+def hardsigmoid(w, node):
+    w.out(node, "HardSigmoid", w.ins(node), alpha=1 / 6, beta=0.5)  # PyTorch's: relu6(x + 3) / 6
+
+
+def _rearranged(w, node, split: list[int], perm: list[int], joined: list[int]):
+    """Reshape to `split` → Transpose(perm) → Reshape to `joined` (both shapes per sample, the batch
+    copied with 0): helper nodes `<layer>/split`, `<layer>/transpose`, the last one the layer."""
+    x, n = w.ins(node)[0], node.name
+    a = w.add("Reshape", [x, w.const(f"{n}.split", [0, *split])], [f"{n}/split"], f"{n}/split")
+    b = w.add("Transpose", [a], [f"{n}/transpose"], f"{n}/transpose", perm=list(perm))
+    w.out(node, "Reshape", [b, w.const(f"{n}.joined", [0, *joined])])
+
+
+def interleaved(d: int) -> list[int]:
+    """pixel_shuffle's axis order: (N, C, r₁…r_d, s₁…s_d) → (N, C, s₁, r₁, …, s_d, r_d)."""
+    return [0, 1] + [a for k in range(d) for a in (2 + d + k, 2 + k)]
+
+
+def deinterleaved(d: int) -> list[int]:
+    """pixel_unshuffle's: (N, C, s₁, r₁, …, s_d, r_d) → (N, C, r₁…r_d, s₁…s_d) (PyTorch's export)."""
+    return [0, 1] + [3 + 2 * k for k in range(d)] + [2 + 2 * k for k in range(d)]
+
+
+@emits("pixel_shuffle")
+def pixel_shuffle(w, node):
+    """2-D: DepthToSpace in CRD mode (PyTorch's channel order); 1-D and 3-D (DepthToSpace is 4-D
+    only): the same permutation as Reshape → Transpose → Reshape."""
+    r, spatial = node.geometry.factor, list(node.spatial_in)
+    d, c = len(spatial), node.out_shape[0]
+    if d == 2:
+        w.out(node, "DepthToSpace", w.ins(node), blocksize=r, mode="CRD")
+        return
+    _rearranged(w, node, [c, *[r] * d, *spatial], interleaved(d), list(node.out_shape))
 
 
 # ---- the model -----------------------------------------------------------------------------------
