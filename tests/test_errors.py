@@ -64,6 +64,19 @@ BAD_SPECS = [
     ("alias-twice", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, kernel_size: 3}\n", 3, ["given twice"]),
 ]
 
+# contract §7 activations (issue 9)
+BAD_SPECS += [
+    ("hardtanh-min-max", GOOD_HEAD + "  - relu\n  - hardtanh:\n      min: 1\n      max: 1\n", 6,
+     ["hardtanh1", "min < max", "min 1", "max 1"]),
+    ("hardtanh-aliases-reversed", GOOD_HEAD + "  - hardtanh: {min_val: 2, max_val: -2}\n", 3, ["min < max"]),
+    ("softplus-beta-zero", GOOD_HEAD + "  - softplus: {beta: 0}\n", 3, ["softplus1", "beta", "must not be 0"]),
+    ("elu-alpha-word", GOOD_HEAD + "  - elu: {alpha: x}\n", 3, ["'alpha' must be a number"]),
+    ("prelu-per-channel-int", GOOD_HEAD + "  - prelu: {per_channel: 3}\n", 3, ["'per_channel' must be true or false"]),
+    ("selu-takes-nothing", GOOD_HEAD + "  - selu: {alpha: 1}\n", 3, ["unknown parameter 'alpha'", "selu takes no parameters"]),
+    ("softplus-typo", GOOD_HEAD + "  - softplus: {treshold: 5}\n", 3, ["did you mean 'threshold'"]),
+    ("mish-typo", GOOD_HEAD + "  - mihs\n", 3, ["unknown layer type 'mihs'", "did you mean 'mish'"]),
+]
+
 
 def run(path):
     return CliRunner().invoke(cli, ["analyze", str(path)])

@@ -117,6 +117,24 @@ CASES = [
     ("concat", [2, 3, 3], {"concat": None, "from": ["input", "input"]}, [4, 3, 3], 0, 0, 0),
 ]
 
+# ---- contract §7 activations (issue 9): FLOPs per element from §7's table, params of prelu ----
+CASES += [
+    # clip to [min, max]: two compares; 2·3·3 = 18 elements
+    ("hardtanh", [2, 3, 3], "hardtanh", [2, 3, 3], 0, 0, 2 * 18),
+    ("hardtanh-aliases", [5], {"hardtanh": {"min_val": 0, "max_val": 6}}, [5], 0, 0, 2 * 5),
+    # compare, exp, subtract, multiply: 4 per element; 1-D [3, 7]: 21 elements
+    ("elu", [3, 7], {"elu": {"alpha": 0.5}}, [3, 7], 0, 0, 4 * 21),
+    ("selu", [3, 7], "selu", [3, 7], 0, 0, 5 * 21),
+    # one shared slope (PyTorch's PReLU() default); per channel: C = 16 slopes; 2 per element
+    ("prelu", [16, 4, 4], "prelu", [16, 4, 4], 1, 0, 2 * 256),
+    ("prelu-per-channel", [16, 4, 4], {"prelu": {"per_channel": True}}, [16, 4, 4], 16, 0, 2 * 256),
+    # on a flat [F] vector the channel is the feature: 10 slopes
+    ("prelu-flat", [10], {"prelu": {"per_channel": True}}, [10], 10, 0, 20),
+    ("mish", [4, 2, 2, 2], "mish", [4, 2, 2, 2], 0, 0, 5 * 32),
+    # 3 per element whatever beta and threshold (contract §7)
+    ("softplus", [8, 5], {"softplus": {"beta": 2, "threshold": 10}}, [8, 5], 0, 0, 3 * 40),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_hand_worked(case):

@@ -55,6 +55,17 @@ SAMPLES = {
                                          "hardswish", "hardsigmoid", "softmax", "identity", "dropout")},
 }
 
+# contract §7 activations (issue 9): parameters away from their defaults; the random input is
+# N(0, 1) so both sides of each kink are taken
+SAMPLES.update({
+    "hardtanh": ([3, 4], {"hardtanh": {"min": -0.5, "max": 0.8}}),
+    "elu": ([3, 4], {"elu": {"alpha": 0.7}}),
+    "selu": ([3, 4], "selu"),
+    "prelu": ([3, 4], {"prelu": {"per_channel": True}}),
+    "mish": ([3, 4], "mish"),
+    "softplus": ([3, 4], {"softplus": {"beta": 2.0, "threshold": 1.5}}),
+})
+
 
 def type_key(entry) -> str:
     return entry if isinstance(entry, str) else next(k for k in entry if k not in RESERVED)

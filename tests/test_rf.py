@@ -73,6 +73,9 @@ SOURCES = {
                                      "hardsigmoid", "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
 }
 
+# contract §7 activations (issue 9): pointwise
+SOURCES.update({name: _pointwise for name in ("hardtanh", "elu", "selu", "prelu", "mish", "softplus")})
+
 
 def sources(entry, o: int, n_in: int, n_out: int) -> list[int]:
     """Input indices that output o of this 1-D layer depends on."""
@@ -477,3 +480,78 @@ def test_fixed_part_survives_strides_and_upsampling():
     assert [conv.fields[0].bounds(o) for o in range(7)] == [(-3, 12)] + [(-1, 12)] * 5 + [(-1, 13)]
     assert [up.fields[0].bounds(o) for o in range(14)] == [(-3, 12)] * 2 + [(-1, 12)] * 10 + [(-1, 13)] * 2
     assert up.size == [16] and up.jump == [1] and up.start == [Fraction(9, 2)]
+
+
+# ---- a squeeze-excitation gate followed by a residual add (issue 9: MobileNetV3's bneck) ----
+
+def _graph_brute_force(n_input: int, entries: list[dict], analysis):
+    """field(name, o) by direct pulls through a small graph: a global pool reads every input
+    index, a merge reads each input at o (at 0 for a broadcast input of size 1), every other layer
+    through SOURCES. Entries carry explicit names and `from` lists."""
+    size = {"input": n_input, **{layer.name: layer.output[1] for layer in analysis.layers}}
+    by_name = {e["name"]: e for e in entries}
+
+    @lru_cache(maxsize=None)
+    def field(name: str, o: int):
+        if name == "input":
+            return (o, o)
+        entry = by_name[name]
+        kind = next(k for k in entry if k not in ("name", "from"))
+        inputs = entry["from"] if isinstance(entry["from"], list) else [entry["from"]]
+        if kind in ("add", "mul"):
+            taps = [(i, 0 if size[i] == 1 else o) for i in inputs]
+        else:
+            taps = [(inputs[0], i) for i in sources({kind: entry[kind] or {}}, o, size[inputs[0]], size[name])]
+        bounds = [b for b in (field(i, t) for i, t in taps) if b is not None]
+        return (min(b[0] for b in bounds), max(b[1] for b in bounds)) if bounds else None
+
+    return field
+
+
+_local = st.one_of(
+    st.builds(lambda k, s, d, p: {"conv": {"out": 1, "kernel": k, "stride": s, "dilation": d, "padding": p}},
+              st.integers(1, 5), st.integers(1, 2), st.integers(1, 2), st.integers(0, 3)),
+    st.builds(lambda k: {"maxpool": {"kernel": k, "stride": 1, "padding": k // 2}}, st.integers(1, 3)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(head=st.lists(_local, max_size=2), body=st.lists(_local, max_size=2), tail=st.lists(_local, max_size=2),
+       n=st.integers(6, 24))
+def test_rf_after_a_gated_residual_matches_brute_force(head, body, tail, n):
+    """head → [body → x·gate(global pool)] + skip → tail: the gate's field (the whole map) is the
+    same for every position, and a later merge or conv must not shift it with the position."""
+    entries, prev = [], "input"
+
+    def chain(items, prefix):
+        nonlocal prev
+        for i, item in enumerate(items):
+            entries.append({**item, "name": f"{prefix}{i}", "from": prev})
+            prev = f"{prefix}{i}"
+
+    chain(head, "h")
+    skip = prev
+    chain(body, "b")
+    entries += [{"global_avgpool": None, "name": "pool", "from": prev},
+                {"mul": None, "name": "gated", "from": [prev, "pool"]}]
+    entries.append({"add": None, "name": "res", "from": ["gated", skip]})
+    prev = "res"
+    chain(tail, "t")
+    try:
+        analysis = analyze_spec([1, n], entries)
+    except SpecError:
+        assume(False)
+    assume(not analysis.warnings)  # a strided body against the skip: misaligned, no field
+    field = _graph_brute_force(n, entries, analysis)
+    for layer in analysis.layers:
+        for o in range(layer.output[1]):
+            assert layer.rf.fields[0].bounds(o) == field(layer.name, o), (layer.name, o)
+
+
+def test_rf_after_a_gated_residual_by_hand():
+    # every output of the gated sum sees the whole 6-wide input; a 3-tap conv after it still does
+    a = analyze_spec([2, 6], [{"global_avgpool": None, "name": "g"}, {"mul": None, "from": ["input", "g"]},
+                              {"add": None, "from": ["mul1", "input"]}, {"conv": {"out": 2, "kernel": 3}}])
+    for layer in a.layers[1:]:
+        assert [layer.rf.fields[0].bounds(o) for o in range(layer.output[1])] == [(0, 5)] * layer.output[1]
+        assert layer.rf.size == [6]
