@@ -34,6 +34,19 @@ CASES = [
     ("pixel_shuffle_1d", [6, 7], [{"conv": {"out": 6, "kernel": 1}}, {"pixel_shuffle": {"factor": 3}}], (17,)),
     ("pixel_shuffle_3d", [16, 2, 3, 2], [{"conv": {"out": 16, "kernel": 1}}, {"pixel_shuffle": {"factor": 2}}],
      (17,)),
+    ("hardtanh", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, {"hardtanh": {"min": -0.3, "max": 0.7}}], (13, 17)),
+    ("elu", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, {"elu": {"alpha": 0.7}}], (17,)),
+    ("selu", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, "selu"], (17,)),
+    ("prelu_shared", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, "prelu"], (17,)),
+    ("prelu_per_channel", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, {"prelu": {"per_channel": True}}], (17,)),
+    ("prelu_flat", [3, 4, 4], ["flatten", {"linear": {"out": 5}}, {"prelu": {"per_channel": True}}], (17,)),
+    ("mish", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, "mish"], (17, 18)),
+    ("softplus", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, "softplus"], (17,)),
+    ("softplus_beta", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, {"softplus": {"beta": 0.7}}], (17,)),
+    # a low threshold changes the numbers: the exported Where must hold it
+    ("softplus_threshold", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, {"softplus": {"threshold": 0.5}}], (17,)),
+    ("softplus_beta_threshold", [3, 6, 6],
+     [{"conv": {"out": 4, "kernel": 3}}, {"softplus": {"beta": 2.5, "threshold": 1.5}}], (17,)),
 ]
 
 

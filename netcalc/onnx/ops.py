@@ -70,6 +70,11 @@ def _spatial_attrs(r, node, attrs, nd, kernel):
     return stride, dilation
 
 
+def short_float(value) -> float:
+    """A float32 attribute as the decimal it was written from (0.699999988 → 0.7)."""
+    return float(f"{float(value):.7g}")
+
+
 def _bias(node, index=2):
     return len(node.input) > index and bool(node.input[index])
 
@@ -363,7 +368,7 @@ def leaky_relu(r, node):
 
 @op("Elu")
 def elu(r, node):
-    alpha = float(r.attrs(node, ("alpha",)).get("alpha", 1.0))
+    alpha = short_float(r.attrs(node, ("alpha",)).get("alpha", 1.0))
     r.emit([node], "elu", {"alpha": alpha} if alpha != 1.0 else None, [node.input[0]])
 
 
@@ -408,7 +413,7 @@ def clip(r, node):
     elif low == 0 and high is None:
         r.emit([node], "relu", None, [node.input[0]])
     elif low is not None and high is not None:
-        r.emit([node], "hardtanh", {"min": low, "max": high}, [node.input[0]])
+        r.emit([node], "hardtanh", {"min": short_float(low), "max": short_float(high)}, [node.input[0]])
     else:
         raise r.error(node, f"Clip to [{low}, {high}] is not a layer netcalc has (relu6, relu or hardtanh)")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from netcalc.onnx.ops import short_float
 from netcalc.onnx.reader import WeightRef
 
 PATTERNS: dict[str, list] = {}
@@ -24,7 +25,7 @@ def pattern(root_op: str):
     return register
 
 
-PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose", "ReduceMax"}  # ops read only as part of a pattern
+PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose", "ReduceMax", "Greater", "Where"}  # ops read only as part of a pattern
 
 
 def match_pattern(r, index: int) -> bool:
@@ -181,6 +182,55 @@ def mish(r, i):
     if mul is None or _other(mul, tanh.output[0]) != node.input[0]:
         return False
     return _finish(r, [i, j, k], "mish", None, [node.input[0]])
+
+
+def _thresholded(r, z: str, x: str, value: str):
+    """Where(Greater(z, t), x, value) — PyTorch's softplus threshold: (indices, t, output) or None."""
+    where_at, where = _next(r, value, "Where")
+    if where is None or list(where.input[1:]) != [x, value]:
+        return None
+    greater = [c for c in r.consumers.get(z, []) if r.nodes[c].op_type == "Greater"]
+    if len(greater) != 1 or list(r.nodes[greater[0]].input[:1]) != [z] or \
+            r.nodes[greater[0]].output[0] != where.input[0]:
+        return None
+    t = r.scalar(r.nodes[greater[0]].input[1])
+    return None if t is None else ([greater[0], where_at], t, where.output[0])
+
+
+def _softplus(r, group, x, z, sp, beta):
+    found = _thresholded(r, z, x, sp)
+    params = {} if beta == 1 else {"beta": short_float(beta)}
+    if found is not None:
+        group, params["threshold"] = group + found[0], short_float(found[1])
+    elif len(r.consumers.get(z, [])) != 1 and z != x:
+        return False
+    return _finish(r, sorted(group), "softplus", params or None, [x])
+
+
+@pattern("Softplus")
+def softplus_threshold(r, i):
+    """Softplus(x) with PyTorch's threshold: Where(Greater(x, t), x, softplus(x))."""
+    node = r.nodes[i]
+    x = node.input[0]
+    if not _data(r, x) or _thresholded(r, x, x, node.output[0]) is None:
+        return False
+    return _softplus(r, [i], x, x, node.output[0], 1.0)
+
+
+@pattern("Mul")
+def softplus_beta(r, i):
+    """Softplus(β·x) / β [with Where(Greater(β·x, t), x, ·)]: softplus with beta (and threshold)."""
+    node = r.nodes[i]
+    x = next((n for n in node.input if _data(r, n)), None)
+    beta = r.scalar(_other(node, x)) if x is not None and _other(node, x) else None
+    z = node.output[0]
+    sp_at = [c for c in r.consumers.get(z, []) if r.nodes[c].op_type == "Softplus"]
+    if beta is None or len(sp_at) != 1:
+        return False
+    j, div = _next(r, r.nodes[sp_at[0]].output[0], "Div")
+    if div is None or div.input[0] != r.nodes[sp_at[0]].output[0] or not _is(r, div.input[1], beta):
+        return False
+    return _softplus(r, [i, sp_at[0], j], x, z, div.output[0], beta)
 
 
 # ---- linear --------------------------------------------------------------------------------------

@@ -327,6 +327,64 @@ def pixel_shuffle(w, node):
     _rearranged(w, node, [c, *[r] * d, *spatial], interleaved(d), list(node.out_shape))
 
 
+@emits("hardtanh")
+def hardtanh(w, node):
+    p, n = node.params, node.name
+    w.out(node, "Clip", w.ins(node) + [w.const(f"{n}.min", p["min"], "float32"), w.const(f"{n}.max", p["max"], "float32")])
+
+
+@emits("elu")
+def elu(w, node):
+    w.out(node, "Elu", w.ins(node), alpha=float(node.params["alpha"]))
+
+
+@emits("selu")
+def selu(w, node):
+    w.out(node, "Selu", w.ins(node))  # ONNX's default alpha and gamma are PyTorch's constants
+
+
+@emits("prelu")
+def prelu(w, node):
+    # ONNX broadcasts the slope from the last axis: one per channel is [C, 1, …]
+    slopes = node.in_shape[0] if node.params["per_channel"] else 1
+    w.out(node, "PRelu", w.ins(node) + [w.weight(node, "weight", (slopes,) + (1,) * len(node.spatial_in))])
+
+
+@emits("mish")
+def mish(w, node):
+    if w.opset >= 18:
+        w.out(node, "Mish", w.ins(node))
+        return
+    x, n = w.ins(node)[0], node.name
+    sp = w.add("Softplus", [x], [f"{n}/softplus"], f"{n}/softplus")
+    w.out(node, "Mul", [x, w.add("Tanh", [sp], [f"{n}/tanh"], f"{n}/tanh")])
+
+
+SOFTPLUS_THRESHOLD = 20.0  # PyTorch's default; ONNX's Softplus has none (the difference is < 3e-9)
+
+
+@emits("softplus")
+def softplus(w, node):
+    """Softplus(β·x)/β as PyTorch's exporters write it (Mul and Div only when β ≠ 1); with a threshold
+    other than 20, also their Greater(β·x, threshold) → Where(·, x, softplus)."""
+    p, x, n = node.params, w.ins(node)[0], node.name
+    beta, threshold = float(p["beta"]), float(p["threshold"])
+    exact = threshold != SOFTPLUS_THRESHOLD
+    z = x if beta == 1 else w.add("Mul", [x, w.const(f"{n}.beta", beta, "float32")], [f"{n}/mul"], f"{n}/mul")
+    if beta == 1 and not exact:
+        w.out(node, "Softplus", [x])
+        return
+    sp = w.add("Softplus", [z], [f"{n}/softplus"], f"{n}/softplus")
+    if beta != 1:
+        div = [sp, w.const(f"{n}.beta_div", beta, "float32")]
+        if not exact:
+            w.out(node, "Div", div)
+            return
+        sp = w.add("Div", div, [f"{n}/div"], f"{n}/div")
+    above = w.add("Greater", [z, w.const(f"{n}.threshold", threshold, "float32")], [f"{n}/greater"], f"{n}/greater")
+    w.out(node, "Where", [above, x, sp])
+
+
 # ---- the model -----------------------------------------------------------------------------------
 def build_model(graph, weights: dict, opset: int = DEFAULT_OPSET):
     """The ONNX ModelProto of a resolved graph, checked with the onnx checker."""
