@@ -149,7 +149,7 @@ def validate_weights(graph: Graph, weights) -> None:
         if name not in names:
             raise SpecError(f"weights: '{name}' is missing (expected shape {list(shape)})", loc, layer)
         got = tuple(np.shape(weights[name]))
-        if got != shape:
+        if got != shape and not graph.by_name[layer].kind.accepts_weight_shape(name.rsplit(".", 1)[1], got, shape):
             raise SpecError(f"weights: '{name}' has shape {list(got)}, expected {list(shape)}", loc, layer)
     extra = sorted(names - set(expected))
     if extra:
@@ -197,7 +197,9 @@ class Executor:
             weights = random_weights(graph, seed, self.dtype, positive=probe)
         else:
             validate_weights(graph, weights)
-        self.weights = {k: np.asarray(v, dtype=self.dtype) for k, v in weights.items()}
+        # an accepted alternative layout (a [C, 1, 1] per-channel vector) becomes the declared shape
+        shapes = expected_weights(graph)
+        self.weights = {k: np.asarray(v, dtype=self.dtype).reshape(shapes[k]) for k, v in weights.items()}
         self.ctx = RunContext(max_workspace_bytes=max_workspace_bytes)
         self.probe = probe
 

@@ -1,6 +1,7 @@
 """Shared NumPy mathematics for the reference executor's kernels: im2col/col2im, the
 correlation behind conv and transposed conv, window gathering (max/avg pooling), adaptive bins
-(adaptive pooling, SPP), and the executor's default workspace budget.
+(adaptive pooling, SPP), PyTorch's padding modes (pad, conv's padding_mode), and the executor's
+default workspace budget.
 
 A kernel that belongs to one layer type alone lives with that type in netcalc/layers/ (its
 forward, backward and weight initialisation); nothing here dispatches on a type's name.
@@ -36,6 +37,7 @@ __all__ = [
     "avg_pool_forward", "avg_pool_backward",
     "adaptive_bins", "adaptive_pool_forward", "adaptive_pool_backward",
     "spp_forward", "spp_backward",
+    "padding_sources", "pad_forward", "pad_backward",
 ]
 
 
@@ -610,3 +612,53 @@ def spp_backward(dy, x, levels, mode, cache):
         dx += adaptive_pool_backward(level_dy, x, out_size, mode, level_cache)
         start += width
     return dx
+
+
+# ---------------------------------------------------------------------------
+# Padding modes (the pad layer; padding_mode on conv, depthwise, separable)
+# ---------------------------------------------------------------------------
+
+def padding_sources(n, before, after, mode):
+    """For each position of an axis padded to before + n + after, the input index it copies, as
+    PyTorch's modes define it (position p has coordinate i = p − before):
+    reflect mirrors without repeating the edge (−i; 2(n − 1) − i), replicate repeats the edge
+    (clamp), circular wraps around (i mod n). Zero padding has no source (see pad_forward)."""
+    i = np.arange(-before, n + after)
+    if mode == "reflect":
+        return np.where(i < 0, -i, np.where(i >= n, 2 * (n - 1) - i, i))
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        return np.mod(i, n)
+    raise ValueError(f"no source indices for padding mode {mode!r}")
+
+
+def pad_forward(x, pads, mode, value=0.0):
+    """x (N, C, *spatial) padded by pads ((before, after) per spatial dim) in PyTorch's mode:
+    zeros/constant fill with `value`; reflect, replicate and circular copy input elements, one
+    axis after another (their corners are the product of the per-axis copies, as in PyTorch)."""
+    if mode in ("zeros", "constant"):
+        return np.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in pads), constant_values=value)
+    y = x
+    for axis, (n, (before, after)) in enumerate(zip(x.shape[2:], pads)):
+        if before or after:
+            y = np.take(y, padding_sources(n, before, after, mode), axis=2 + axis)
+    return np.ascontiguousarray(y)
+
+
+def pad_backward(dy, x_shape, pads, mode):
+    """dx of :func:`pad_forward`: the interior of dy, plus (for the copying modes) every padded
+    position's gradient added onto the input element it copied, axis by axis in reverse."""
+    dx = dy
+    for axis in reversed(range(len(x_shape) - 2)):
+        n, (before, after) = x_shape[2 + axis], pads[axis]
+        if not (before or after):
+            continue
+        moved = np.moveaxis(dx, 2 + axis, 0)
+        acc = moved[before:before + n].copy()
+        if mode not in ("zeros", "constant"):
+            sources = padding_sources(n, before, after, mode)
+            for p in (*range(before), *range(before + n, before + n + after)):
+                acc[sources[p]] += moved[p]  # one padded slice at a time: no index collides
+        dx = np.moveaxis(acc, 0, 2 + axis)
+    return np.ascontiguousarray(dx)

@@ -49,6 +49,22 @@ def resolve_padding(padding, kernel, stride, dilation, layer_type: str):
     return tuple(padding)
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")  # PyTorch's padding_mode values
+
+
+def check_padding_fits(mode: str, pads, spatial_in, axis_names) -> None:
+    """PyTorch's limits on the copying padding modes: a reflect pad must be smaller than the
+    size (it mirrors without repeating the edge), a circular pad at most the size (it would
+    wrap around more than once); zeros and replicate take any pad."""
+    for axis, n, pad in zip(axis_names, spatial_in, pads):
+        if mode == "reflect" and max(pad) >= n:
+            raise SpecError(f"reflect padding {list(pad)} must be smaller than the input size {n} along {axis} "
+                            f"(as in PyTorch)")
+        if mode == "circular" and max(pad) > n:
+            raise SpecError(f"circular padding {list(pad)} must not exceed the input size {n} along {axis} "
+                            f"(as in PyTorch: it would wrap around more than once)")
+
+
 def _sliding(n: int, kernel: int, stride: int, dilation: int, pad: tuple[int, int], ceil_mode: bool):
     """The one statement of PyTorch's conv/pool size rule: (span, rounded, out) with
     span = n + pads − d·(k−1) − 1, rounded = ⌊span / s⌋ + 1 (⌈⌉ with ceil_mode), and out the

@@ -488,3 +488,155 @@ LAYERS.update({
         xs[0], lambda v: _softplus(v, node.params["beta"], node.params["threshold"])),
     "prelu": lambda node, xs, w: prelu(xs[0], w["weight"]),
 })
+
+
+# Issue 9, the structural types (channel_shuffle, pixel_unshuffle, pad, slice) and conv's
+# padding_mode: element by element from their definitions (PyTorch's documentation)
+# ---------------------------------------------------------------------------
+
+def channel_shuffle(x, groups):
+    """y[:, i·g + k] = x[:, k·(C/g) + i]: ShuffleNet's reshape (g, C/g) → transpose, one channel
+    at a time."""
+    c = x.shape[1]
+    per_group = c // groups
+    y = np.zeros(x.shape)
+    for k in range(groups):
+        for i in range(per_group):
+            y[:, i * groups + k] = x[:, k * per_group + i]
+    return y
+
+
+def pixel_unshuffle(x, r):
+    """y[n, c·r^d + Σ_k i_k·r^(d−1−k), o₁…] = x[n, c, r·o₁ + i₁, …]: each output element from its
+    definition."""
+    d = x.ndim - 2
+    out_spatial = tuple(n // r for n in x.shape[2:])
+    y = np.zeros((x.shape[0], x.shape[1] * r ** d) + out_spatial)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for offsets in _positions((r,) * d):
+                channel = c
+                for i in offsets:
+                    channel = channel * r + i
+                for o in _positions(out_spatial):
+                    y[(n, channel) + o] = x[(n, c) + tuple(r * ok + i for ok, i in zip(o, offsets))]
+    return y
+
+
+def _pad_source(i, n, mode):
+    """The input index padded coordinate i (−before … n + after − 1) holds, or None for a
+    filled position: PyTorch's reflect (mirror about the edge element), replicate (nearest
+    edge), circular (wrap)."""
+    if 0 <= i < n:
+        return i
+    if mode in ("zeros", "constant"):
+        return None
+    if mode == "replicate":
+        return 0 if i < 0 else n - 1
+    if mode == "circular":
+        return i + n if i < 0 else i - n  # one wrap at most (PyTorch: pad ≤ size)
+    if mode == "reflect":
+        return -i if i < 0 else 2 * (n - 1) - i  # one mirror at most (PyTorch: pad < size)
+    raise ValueError(mode)
+
+
+def pad(x, pads, mode, value=0.0):
+    """x padded by (before, after) per spatial dim, one output element at a time."""
+    spatial = x.shape[2:]
+    out_spatial = tuple(n + b + a for n, (b, a) in zip(spatial, pads))
+    y = np.zeros(x.shape[:2] + out_spatial)
+    for o in _positions(out_spatial):
+        sources = [_pad_source(oi - b, n, mode) for oi, (b, _), n in zip(o, pads, spatial)]
+        if None in sources:
+            y[(slice(None), slice(None)) + o] = value
+        else:
+            y[(slice(None), slice(None)) + o] = x[(slice(None), slice(None)) + tuple(sources)]
+    return y
+
+
+def conv_padding_mode(x, w, b, stride, dilation, pads, groups, out_size, mode):
+    """PyTorch's conv with a padding_mode: the input padded in that mode, then the plain conv."""
+    if mode == "zeros":
+        return conv(x, w, b, stride, dilation, pads, groups, out_size)
+    return conv(pad(x, pads, mode), w, b, stride, dilation, tuple((0, 0) for _ in pads), groups, out_size)
+
+
+def _conv_mode_layer(node, xs, w):
+    g = node.geometry
+    return conv_padding_mode(xs[0], w["weight"], w.get("bias"), g.stride, g.dilation, g.pads, g.groups,
+                             node.spatial_out, node.params["padding_mode"])
+
+
+LAYERS.update({
+    "conv": _conv_mode_layer,
+    "depthwise": _conv_mode_layer,
+    "channel_shuffle": lambda node, xs, w: channel_shuffle(xs[0], node.params["groups"]),
+    "pixel_unshuffle": lambda node, xs, w: pixel_unshuffle(xs[0], node.params["factor"]),
+    "pad": lambda node, xs, w: pad(xs[0], node.params["padding"], node.params["mode"], node.params["value"]),
+    # channels [start, end) with Python's negative indices (the node's parameters, as given)
+    "slice": lambda node, xs, w: np.array(xs[0][:, node.params["start"]:node.params["end"]], dtype=float),
+})
+
+
+# ---------------------------------------------------------------------------
+# Normalisation by the sample's own statistics and the residual-branch helpers
+# (contract §7: layernorm, groupnorm, instancenorm, scale, drop_path). PyTorch's
+# definitions, one group of values at a time: mean = Σv / m, var = Σ(v − mean)² / m
+# (biased), y = (v − mean) / sqrt(var + eps) · w[c] + b[c].
+# ---------------------------------------------------------------------------
+
+def _normalise_values(values, eps):
+    m = len(values)
+    mean = sum(values) / m
+    var = sum((v - mean) ** 2 for v in values) / m
+    return [(v - mean) / math.sqrt(var + eps) for v in values]
+
+
+def _affine(value, c, w, b):
+    if w is not None:
+        value *= float(w[c])
+    if b is not None:
+        value += float(b[c])
+    return value
+
+
+def layernorm(x, w, b, eps):
+    """Over the channels at each position (over the features of a flat (N, F) input)."""
+    y = np.zeros(x.shape)
+    for n in range(x.shape[0]):
+        for pos in _positions(x.shape[2:]):
+            normed = _normalise_values([float(x[(n, c) + pos]) for c in range(x.shape[1])], eps)
+            for c, value in enumerate(normed):
+                y[(n, c) + pos] = _affine(value, c, w, b)
+    return y
+
+
+def groupnorm(x, groups, w, b, eps):
+    """Each group of C/groups consecutive channels over all its positions."""
+    y = np.zeros(x.shape)
+    per_group = x.shape[1] // groups
+    for n in range(x.shape[0]):
+        for g in range(groups):
+            keys = [(n, c) + pos for c in range(g * per_group, (g + 1) * per_group)
+                    for pos in _positions(x.shape[2:])]
+            for key, value in zip(keys, _normalise_values([float(x[k]) for k in keys], eps)):
+                y[key] = _affine(value, key[1], w, b)
+    return y
+
+
+def channel_scale(x, w, b):
+    y = np.zeros(x.shape)
+    for index in _positions(x.shape):
+        y[index] = _affine(float(x[index]), index[1], w, b)
+    return y
+
+
+LAYERS.update({
+    "layernorm": lambda node, xs, w: layernorm(xs[0], w.get("weight"), w.get("bias"), node.params["eps"]),
+    "groupnorm": lambda node, xs, w: groupnorm(xs[0], node.params["groups"], w.get("weight"), w.get("bias"),
+                                               node.params["eps"]),
+    "instancenorm": lambda node, xs, w: groupnorm(xs[0], xs[0].shape[1], w.get("weight"), w.get("bias"),
+                                                  node.params["eps"]),
+    "scale": lambda node, xs, w: channel_scale(xs[0], w["weight"], w.get("bias")),
+    "drop_path": lambda node, xs, w: xs[0].copy(),  # inference: the identity
+})

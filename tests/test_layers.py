@@ -94,6 +94,27 @@ CASES = [
     # softmax over C = 10 channels at 4 positions: (3·10 − 1)·4
     ("softmax", [10, 2, 2], "softmax", [10, 2, 2], 0, 0, 29 * 4),
     ("batchnorm", [64, 8, 8], "batchnorm", [64, 8, 8], 128, 0, 2 * 64 * 64),
+    # ---- contract §7 normalisations (issue 9) ----
+    # layernorm over C = 96 at 56·56 positions: 5·96 + 2 = 482, + 96 (weight) + 96 (bias) = 674 per
+    # position; params weight 96 + bias 96
+    ("layernorm", [96, 56, 56], "layernorm", [96, 56, 56], 192, 0, 674 * 56 * 56),
+    ("layernorm-nobias", [96, 7, 7], {"layernorm": {"bias": False}}, [96, 7, 7], 96, 0, (482 + 96) * 49),
+    ("layernorm-plain", [96, 7, 7], {"layernorm": {"elementwise_affine": False}}, [96, 7, 7], 0, 0, 482 * 49),
+    # flat [768]: one position over F = 768: 5·768 + 2 + 768 + 768 = 5378
+    ("layernorm-flat", [768], "layernorm", [768], 1536, 0, 5378),
+    # groupnorm 32 groups of 128 channels at 16·16: m = 4·256 = 1024 values, 5·1024 + 2 = 5122 per
+    # group; affine 2 per element: 2·128·256; params 2·128
+    ("groupnorm", [128, 16, 16], {"groupnorm": {"groups": 32}}, [128, 16, 16], 256, 0,
+     32 * 5122 + 2 * 128 * 256),
+    ("groupnorm-plain", [6, 5], {"groupnorm": {"num_groups": 3, "affine": False}}, [6, 5], 0, 0, 3 * (5 * 10 + 2)),
+    # instancenorm = groupnorm with groups = C: 64 groups of m = 32·32 = 1024 values; no affine
+    ("instancenorm", [64, 32, 32], "instancenorm", [64, 32, 32], 0, 0, 64 * 5122),
+    ("instancenorm-affine", [64, 32, 32], {"instancenorm": {"affine": True}}, [64, 32, 32], 128, 0,
+     64 * 5122 + 2 * 64 * 1024),
+    # layer scale: γ per channel, 1 multiply per element (+ 1 add with bias)
+    ("scale", [96, 56, 56], "layer_scale", [96, 56, 56], 96, 0, 96 * 56 * 56),
+    ("scale-bias", [10], {"scale": {"bias": True}}, [10], 20, 0, 20),
+    ("drop_path", [40, 28, 28], {"stochastic_depth": {"p": 0.2}}, [40, 28, 28], 0, 0, 0),
     # lrn size 5: 2·5 + 3 = 13 per element
     ("lrn", [96, 4, 4], {"lrn": {"size": 5}}, [96, 4, 4], 0, 0, 13 * 96 * 16),
     ("dropout", [10], {"dropout": {"p": 0.5}}, [10], 0, 0, 0),
@@ -135,6 +156,35 @@ CASES += [
     ("softplus", [8, 5], {"softplus": {"beta": 2, "threshold": 10}}, [8, 5], 0, 0, 3 * 40),
 ]
 
+
+# ---- issue 9, the structural types (contract §7): worked from PyTorch's shape rules ----
+CASES += [
+    # channel_shuffle: a permutation of the channels, shape kept; groups 4 divides 8
+    ("channel_shuffle", [8, 3, 3], {"channel_shuffle": {"groups": 4}}, [8, 3, 3], 0, 0, 0),
+    # pixel_unshuffle r = 2 in 2-D: C 3·2² = 12, spatial 8 / 2 = 4, 6 / 2 = 3; 1-D r = 3: 2·3 = 6,
+    # 9 / 3 = 3; 3-D r = 2: 1·2³ = 8, every size halved
+    ("pixel_unshuffle", [3, 8, 6], {"pixel_unshuffle": {"factor": 2}}, [12, 4, 3], 0, 0, 0),
+    ("pixel_unshuffle-1d", [2, 9], {"pixel_unshuffle": {"downscale_factor": 3}}, [6, 3], 0, 0, 0),
+    ("pixel_unshuffle-3d", [1, 2, 4, 6], {"pixel_unshuffle": {"factor": 2}}, [8, 1, 2, 3], 0, 0, 0),
+    # pad: n + before + after per axis: 5 + 1 + 2 = 8, 4 + 3 + 3 = 10 (CycleGAN's ReflectionPad2d(3)
+    # on 256: 262); a copy, no FLOPs in any mode
+    ("pad-reflect", [2, 5, 4], {"pad": {"padding": [[1, 2], 3], "mode": "reflect"}}, [2, 8, 10], 0, 0, 0),
+    ("pad-reflection-pad-3", [3, 256, 256], {"pad": {"padding": 3, "mode": "reflect"}}, [3, 262, 262], 0, 0, 0),
+    ("pad-constant-1d", [2, 4], {"pad": {"padding": [[0, 5]], "mode": "constant", "value": -1.5}}, [2, 9], 0, 0, 0),
+    # slice: channels [2, 7) of 10 → 5; [−3, C) → 3; ShuffleNetV2's chunk(2): [0, 58) of 116 → 58
+    ("slice", [10, 4, 4], {"slice": {"start": 2, "end": 7}}, [5, 4, 4], 0, 0, 0),
+    ("slice-negative", [10, 4], {"slice": {"start": -3}}, [3, 4], 0, 0, 0),
+    ("slice-flat", [116], {"slice": {"end": 58}}, [58], 0, 0, 0),
+    # padding_mode changes no number: the conv-seed-bias case above in every mode, and the ResNet stem
+    ("conv-reflect", [1, 5, 5], {"conv": {"out": 1, "kernel": 3, "padding_mode": "reflect"}}, [1, 3, 3], 10, 81, 162),
+    ("conv-stem-circular", [3, 224, 224], {"conv": {"out": 64, "kernel": 7, "stride": 2, "padding": 3,
+                                                    "padding_mode": "circular"}},
+     [64, 112, 112], 9472, 118_013_952, 236_027_904),
+    # depthwise 3×3 on 8 channels, replicate padding 1: 8·9 + 8 params; 8·6·6·9 MACs; per output 9
+    # multiplies + 8 adds + 1 bias add = 18 FLOPs
+    ("depthwise-replicate", [8, 6, 6], {"depthwise": {"kernel": 3, "padding": 1, "padding_mode": "replicate"}},
+     [8, 6, 6], 80, 2592, 18 * 288),
+]
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_hand_worked(case):

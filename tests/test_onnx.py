@@ -266,7 +266,8 @@ def _contract7_models():
             [helper.make_node("Reshape", ["x", "s1"], ["r1"]),
              helper.make_node("Transpose", ["r1"], ["t"], perm=[0, 2, 1, 3, 4]),
              helper.make_node("Reshape", ["t", "s2"], ["y"])],
-            {"s1": np.array([1, 2, 2, 8, 8]), "s2": np.array([1, 4, 8, 8])}, (1, 4, 8, 8)), ["channel_shuffle"])],
+            # batch -1: the check runs a batch of 2 (a fixed 1 would not reshape)
+            {"s1": np.array([-1, 2, 2, 8, 8]), "s2": np.array([-1, 4, 8, 8])}, (1, 4, 8, 8)), ["channel_shuffle"])],
         "hardsigmoid": [
             (make_model(_unary("HardSigmoid", alpha=1 / 6, beta=0.5)), ["hardsigmoid"]),
             (make_model([helper.make_node("Add", ["x", "three"], ["a"]), helper.make_node("Clip", ["a", "lo", "hi"], ["c"]),

@@ -65,6 +65,23 @@ SAMPLES.update({
     "mish": ([3, 4], "mish"),
     "softplus": ([3, 4], {"softplus": {"beta": 2.0, "threshold": 1.5}}),
 })
+# issue 9, the structural types: a 3-group shuffle, r = 3 unshuffle, a reflect pad as wide as PyTorch
+# allows on one side (3 < 4), and a slice with a negative end
+SAMPLES.update({
+    "channel_shuffle": ([6, 3], {"channel_shuffle": {"groups": 3}}),
+    "pixel_unshuffle": ([2, 6], {"pixel_unshuffle": {"factor": 3}}),
+    "pad": ([2, 4], {"pad": {"padding": [[3, 2]], "mode": "reflect"}}),
+    "slice": ([5, 3], {"slice": {"start": 1, "end": -1}}),
+})
+# contract §7, normalisations and residual-branch helpers (issue 9): with their affine maps on, so
+# that the weight and bias gradients are checked too
+SAMPLES.update({
+    "layernorm": ([3, 4], "layernorm"),
+    "groupnorm": ([4, 3], {"groupnorm": {"groups": 2}}),
+    "instancenorm": ([3, 4], {"instancenorm": {"affine": True}}),
+    "scale": ([3, 4], {"scale": {"bias": True}}),
+    "drop_path": ([3, 4], {"drop_path": {"p": 0.2}}),
+})
 
 
 def type_key(entry) -> str:

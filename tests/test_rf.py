@@ -76,6 +76,26 @@ SOURCES = {
 # contract §7 activations (issue 9): pointwise
 SOURCES.update({name: _pointwise for name in ("hardtanh", "elu", "selu", "prelu", "mish", "softplus")})
 
+# contract §7: normalisation statistics are constants for receptive fields, so the norms are
+# pointwise like batchnorm; scale and drop_path are pointwise maps
+SOURCES.update({name: _pointwise for name in ("layernorm", "groupnorm", "instancenorm", "scale", "drop_path")})
+
+
+
+def _pad_before(p) -> int:
+    padding = p["padding"]
+    first = padding if isinstance(padding, int) else padding[0]
+    return first if isinstance(first, int) else first[0]
+
+
+# issue 9, the structural types (contract §7): pad reads coordinate o − before in every mode;
+# pixel_unshuffle by r covers [r·o, r·o + r − 1]; a channel shuffle or slice moves no position
+SOURCES.update({
+    "pad": lambda p, o, n_in, n_out: [o - _pad_before(p)],
+    "pixel_unshuffle": lambda p, o, n_in, n_out: list(range(p["factor"] * o, p["factor"] * (o + 1))),
+    "channel_shuffle": _pointwise,
+    "slice": _pointwise,
+})
 
 def sources(entry, o: int, n_in: int, n_out: int) -> list[int]:
     """Input indices that output o of this 1-D layer depends on."""

@@ -505,3 +505,225 @@ def test_espcn_verify_rf_at_a_small_input():
     checks = rfprobe.measure(small, memory_limit=600 * 2**20)
     assert len(checks) == len(small.layers)
     assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
+# --- issue 9, the structural types: ShuffleNetV2 (channel split and shuffle) ---------------------
+# torchvision's shufflenetv2.py, ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1: "num_params": 2278604,
+# "_ops": 0.145 (the docs print 0.14)
+ZOO["shufflenet_v2_x1_0"] = ("ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1", 2_278_604, "0.14", "0.145")
+SHUFFLENET_STAGES = ((24, 116, 4, 28), (116, 232, 8, 14), (232, 464, 4, 7))  # in, out, units, output size
+
+
+def test_shufflenet_v2_cites_and_equals_torchvisions_figures():
+    test_zoo_spec_header_cites_its_weights_and_figures("shufflenet_v2_x1_0")
+    test_zoo_totals_equal_torchvisions_published_figures("shufflenet_v2_x1_0")
+
+
+def test_shufflenet_v2_by_hand():
+    # torchvision's InvertedResidual, b = out / 2 channels per branch; batchnorm 2C
+    def down(inp, out, h):  # stride 2: branch1 (3×3/2 dw, BN, 1×1, BN) beside branch2 on the whole input
+        b = out // 2
+        params = inp * 9 + 2 * inp + inp * b + 2 * b + inp * b + 2 * b + b * 9 + 2 * b + b * b + 2 * b
+        macs = inp * 9 * h * h + inp * b * h * h + inp * b * (2 * h) ** 2 + b * 9 * h * h + b * b * h * h
+        return params, macs
+
+    def basic(out, h):  # stride 1: the right half through 1×1, BN, 3×3 dw, BN, 1×1, BN; the left half passes
+        b = out // 2
+        return b * b + 2 * b + b * 9 + 2 * b + b * b + 2 * b, (b * b + b * 9 + b * b) * h * h
+
+    params, macs = conv(3, 24, 3, bias=False) + 2 * 24, 24 * 112 * 112 * 3 * 9
+    for inp, out, units, h in SHUFFLENET_STAGES:
+        for p, m in [down(inp, out, h)] + [basic(out, h)] * (units - 1):
+            params, macs = params + p, macs + m
+    params += conv(464, 1024, 1, bias=False) + 2 * 1024 + 1024 * 1000 + 1000
+    macs += 464 * 1024 * 7 * 7 + 1024 * 1000
+    result = analysis("shufflenet_v2_x1_0")
+    assert (result.total("params"), result.total("macs")) == (params, macs) == (2_278_604, 144_907_992)
+    for index, (_, out, units, h) in enumerate(SHUFFLENET_STAGES, start=2):
+        assert output_of(result, f"stage{index}") == (out, h, h)
+        assert result.layer(f"stage{index}.1.left").output == (out // 2, h, h)     # x.chunk(2, dim=1)
+        assert f"stage{index}.{units - 1}.shuffle" in {layer.name for layer in result.layers}
+
+
+def test_shufflenet_v2_units_against_torch():
+    """A stride-2 and a stride-1 unit of the spec against the same units written in PyTorch as
+    torchvision writes them (chunk, cat, channel_shuffle by view/transpose), with the same weights."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    import yaml
+
+    from netcalc.executor import Executor
+
+    doc = yaml.safe_load((SPECS / "shufflenet_v2_x1_0.yaml").read_text(encoding="utf-8"))
+    doc.update(input=[8, 10, 10], layers=[{"unit": {"out": 12}, "first": {"stride": 2, "down": True, "split": False},
+                                           "repeat": 2, "name": "s"}])
+    result = analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc), "units.yaml")))
+    ex = Executor(result.graph, dtype=np.float64, seed=1)
+    w = {k: torch.tensor(v) for k, v in ex.weights.items()}
+    f = torch.nn.functional
+
+    def seq(x, prefix, steps):
+        for kind, name, stride in steps:
+            key = f"{prefix}.{name}"
+            if kind == "bn":
+                x = f.batch_norm(x, w[f"{key}.running_mean"], w[f"{key}.running_var"], w[f"{key}.weight"],
+                                 w[f"{key}.bias"], eps=1e-5)
+            elif kind == "relu":
+                x = torch.relu(x)
+            else:
+                weight = w[f"{key}.weight"]
+                x = f.conv2d(x, weight, None, stride, weight.shape[-1] // 2, 1, x.shape[1] if kind == "dw" else 1)
+        return x
+
+    def unit(x, prefix, stride):
+        branch2 = [("pw", "branch2_pw1", 1), ("bn", "branch2_bn1", 0), ("relu", "", 0), ("dw", "branch2_dw", stride),
+                   ("bn", "branch2_bn2", 0), ("pw", "branch2_pw2", 1), ("bn", "branch2_bn3", 0), ("relu", "", 0)]
+        if stride == 1:
+            x1, x2 = x.chunk(2, dim=1)
+            out = torch.cat((x1, seq(x2, prefix, branch2)), dim=1)
+        else:
+            branch1 = [("dw", "branch1_dw", 2), ("bn", "branch1_bn1", 0), ("pw", "branch1_pw", 1),
+                       ("bn", "branch1_bn2", 0), ("relu", "", 0)]
+            out = torch.cat((seq(x, prefix, branch1), seq(x, prefix, branch2)), dim=1)
+        n, c, h, wd = out.shape
+        return out.view(n, 2, c // 2, h, wd).transpose(1, 2).contiguous().view(n, c, h, wd)
+
+    x = ex.random_input(2, seed=2)
+    expected = unit(unit(torch.tensor(x), "s.0", 2), "s.1", 1).numpy()
+    np.testing.assert_allclose(ex.forward(x, keep=True).outputs["s.1.shuffle"], expected, rtol=1e-10, atol=1e-12)
+
+
+# --- issue 9, the structural types: CycleGAN's ResNet generator (reflection padding) ------------
+CYCLEGAN = "cyclegan_resnet_generator"
+
+
+def _cyclegan_variant(input_shape, layers):
+    """The generator spec's own blocks (resnet_block) with other top-level layers."""
+    import yaml
+
+    doc = yaml.safe_load((SPECS / f"{CYCLEGAN}.yaml").read_text(encoding="utf-8"))
+    doc.update(input=input_shape, layers=layers)
+    return analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc, sort_keys=False), "variant.yaml")))
+
+
+def _mini_cyclegan(ngf=4, blocks=2, size=12):
+    """c7s1-ngf, d(2·ngf), R(2·ngf) × blocks, u(ngf), c7s1-3: the generator's layers at a small width."""
+    return [{"pad": {"padding": 3, "mode": "reflect"}}, {"conv": {"out": ngf, "kernel": 7}, "name": "c7"},
+            "instancenorm", "relu", {"conv": {"out": 2 * ngf, "kernel": 3, "stride": 2, "padding": 1}, "name": "d"},
+            "instancenorm", "relu", {"resnet_block": {"dim": 2 * ngf}, "repeat": blocks, "name": "R"},
+            {"conv_transpose": {"out": ngf, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1}, "name": "u"},
+            "instancenorm", "relu", {"pad": {"padding": 3, "mode": "reflect"}}, {"conv": {"out": 3, "kernel": 7},
+                                                                                  "name": "c7_out"}, "tanh"]
+
+
+def test_cyclegan_generator_header_names_its_sources_and_figures():
+    text = header(CYCLEGAN)
+    for words in ("Zhu, Park, Isola and Efros", "2017", "junyanz/pytorch-CycleGAN-and-pix2pix", "11378179",
+                  "#169", "GAN Compression", "2020", "11.3M", "56.8G", "Published"):
+        assert words in text, words
+
+
+def test_cyclegan_generator_by_hand_and_against_the_published_figures():
+    import math
+
+    # (C_in, C_out, k, output size) of every conv: c7s1-64, d128, d256, 9 blocks of two 3×3 convs, c7s1-3;
+    # every conv keeps its bias (InstanceNorm2d has no affine shift to replace it)
+    convs = [(3, 64, 7, 256), (64, 128, 3, 128), (128, 256, 3, 64)] + [(256, 256, 3, 64)] * 18 + [(64, 3, 7, 256)]
+    transposed = [(256, 128, 3, 64), (128, 64, 3, 128)]  # u128, u64: (C_in, C_out, k, input size)
+    params = sum(conv(ci, co, k) for ci, co, k, _ in convs + transposed)
+    macs = sum(co * h * h * ci * k * k for ci, co, k, h in convs) + sum(ci * h * h * co * k * k
+                                                                       for ci, co, k, h in transposed)
+    result = analysis(CYCLEGAN)
+    assert result.total("params") == params == 11_378_179           # the authors' code prints 11378179
+    assert math.floor(params / 1e5) / 10 == 11.3                    # GAN Compression: 11.3M (truncated)
+    assert result.total("macs") == macs == 49_551_507_456
+    assert result.total("buffers") == 0                             # no running statistics
+    # GAN Compression's 56.8G counts a transposed conv by its output, C_out·Π(out)·C_in·Πk: here 4 ×
+    # the products actually formed, which netcalc counts (contract §4)
+    ups = [layer for layer in result.layers if layer.type == "conv_transpose"]
+    by_output = sum(layer.output[0] * layer.output[1] * layer.output[2] * layer.node.in_shape[0] * 9 for layer in ups)
+    assert by_output == 4 * sum(layer.macs for layer in ups)
+    assert f"{(result.total('macs') + by_output - sum(layer.macs for layer in ups)) / 1e9:.1f}" == "56.8"
+    assert f"{result.total('macs') / 1e9:.1f}" == "49.6"
+    # shapes: 256 → 128 → 64 through the blocks → 128 → 256, three channels out
+    assert output_of(result, "R256") == (256, 64, 64) and result.layers[-1].output == (3, 256, 256)
+    assert result.layer("pad_in").output == (3, 262, 262) and result.layer("R256.0.pad1").output == (256, 66, 66)
+
+
+def test_cyclegan_with_affine_instance_norms_is_the_older_published_count():
+    # the code's first version had InstanceNorm2d(affine=True) (its issue #45 prints "Total number of
+    # parameters: 11388675"): 2C more per norm, 2·(64 + 128 + 256 + 18·256 + 128 + 64) = 10,496
+    text = (SPECS / f"{CYCLEGAN}.yaml").read_text(encoding="utf-8").replace("{instancenorm: ,", "{instancenorm: {affine: true},")
+    result = analyze_graph(build_graph(load_spec_text(text, "affine.yaml")))
+    assert result.total("params") == 11_378_179 + 10_496 == 11_388_675
+
+
+def test_cyclegan_generator_small_verify_rf():
+    # the full generator's probe needs tens of GiB; its layers and blocks at a small width do not
+    from netcalc import rfprobe
+
+    checks = rfprobe.measure(_cyclegan_variant([3, 12, 12], _mini_cyclegan()), memory_limit=600 * 2**20)
+    assert checks and all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
+
+
+def test_cyclegan_reflection_pads_equal_padding_mode_reflect():
+    """ReflectionPad2d(p) + Conv2d(padding=0) is Conv2d(padding=p, padding_mode='reflect'): the spec's
+    layers rewritten that way compute the same outputs with the same weights."""
+    import numpy as np
+
+    from netcalc.executor import Executor
+
+    layers = _mini_cyclegan()
+    with_pads = _cyclegan_variant([3, 12, 12], layers)
+    folded = [dict(entry, conv={**entry["conv"], "padding": 3, "padding_mode": "reflect"})
+              if isinstance(entry, dict) and entry.get("name", "").startswith("c7") else entry
+              for entry in layers if not (isinstance(entry, dict) and "pad" in entry)]
+    with_modes = _cyclegan_variant([3, 12, 12], folded)
+    assert with_modes.total("params") == with_pads.total("params")
+    assert with_modes.total("macs") == with_pads.total("macs")
+    ex = Executor(with_pads.graph, dtype=np.float64, seed=3)
+    x = ex.random_input(2, seed=4)
+    y = ex.forward(x, keep=True).outputs["tanh1"]
+    same = Executor(with_modes.graph, weights=ex.weights, dtype=np.float64).forward(x, keep=True).outputs["tanh1"]
+    np.testing.assert_allclose(same, y, rtol=1e-12, atol=1e-12)
+
+
+def test_cyclegan_generator_against_torch():
+    """The small-width generator against the same network written as the authors' ResnetGenerator
+    builds it (ReflectionPad2d, Conv2d, InstanceNorm2d, ReLU, ConvTranspose2d, Tanh), same weights."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from netcalc.executor import Executor
+
+    a = _cyclegan_variant([3, 12, 12], _mini_cyclegan(blocks=2))
+    ex = Executor(a.graph, dtype=np.float64, seed=5)
+    nn = torch.nn
+
+    def conv2d(name, cin, cout, k, **kw):
+        module = nn.Conv2d(cin, cout, k, **kw).double()
+        with torch.no_grad():
+            module.weight.copy_(torch.tensor(ex.weights[f"{name}.weight"]))
+            module.bias.copy_(torch.tensor(ex.weights[f"{name}.bias"]))
+        return module
+
+    def norm(c):
+        return nn.InstanceNorm2d(c)  # affine=False, track_running_stats=False: the code's 'instance'
+
+    class Block(nn.Module):
+        def __init__(self, name, dim):
+            super().__init__()
+            self.body = nn.Sequential(nn.ReflectionPad2d(1), conv2d(f"{name}.conv1", dim, dim, 3), norm(dim), nn.ReLU(),
+                                      nn.ReflectionPad2d(1), conv2d(f"{name}.conv2", dim, dim, 3), norm(dim))
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    up = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1).double()
+    with torch.no_grad():
+        up.weight.copy_(torch.tensor(ex.weights["u.weight"]))
+        up.bias.copy_(torch.tensor(ex.weights["u.bias"]))
+    model = nn.Sequential(nn.ReflectionPad2d(3), conv2d("c7", 3, 4, 7), norm(4), nn.ReLU(),
+                          conv2d("d", 4, 8, 3, stride=2, padding=1), norm(8), nn.ReLU(), Block("R.0", 8), Block("R.1", 8),
+                          up, norm(4), nn.ReLU(), nn.ReflectionPad2d(3), conv2d("c7_out", 4, 3, 7), nn.Tanh())
+    x = ex.random_input(2, seed=6)
+    np.testing.assert_allclose(ex.forward(x, keep=True).outputs["tanh1"], model(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-5, atol=1e-8)

@@ -176,6 +176,11 @@ class LayerType:
     def weight_shapes(self, node: Node) -> dict[str, tuple[int, ...]]:
         return {}
 
+    def accepts_weight_shape(self, key: str, got: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+        """Whether `run` may take weight `key` with shape `got` instead of weight_shapes()'s `shape`
+        (it is then reshaped to `shape`). Default: that exact shape only."""
+        return False
+
     def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
         """Seeded random values for weight_shapes(), keyed like it (numpy `rng`).
 

@@ -1,4 +1,10 @@
-"""Convolutions: conv (dilated, grouped), depthwise, conv_transpose, and the separable composite."""
+"""Convolutions: conv (dilated, grouped), depthwise, conv_transpose, and the separable composite.
+
+conv, depthwise and separable take PyTorch's `padding_mode` (contract §7): zeros, reflect,
+replicate or circular. It changes no shape, count or receptive field (padding positions count by
+their coordinate whatever they hold); the executor pads the input in that mode
+(kernels.pad_forward) and convolves without padding, as PyTorch does, and `verify --rf` probes
+the conv with zero padding (layers/pad.py's ZEROS_PADDED)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from netcalc.errors import SpecError
 from netcalc.formula import C_IN, IN_SPATIAL, OUT_SPATIAL, Dims, Let, Metric, Opt, Ratio, Sym, Tagged, flag
 from netcalc.layers.base import LayerType, Node, Windowed, axis_names, register, weight_grads
 from netcalc.layers.composite import BuiltinBlock, Part
+from netcalc.layers.pad import ZEROS_PADDED, checked_mode
 from netcalc.params import Param
 
 KERNEL = Param("kernel", "dims", aliases=("kernel_size",), minimum=1, doc="window size")
@@ -20,6 +27,8 @@ BIAS = Param("bias", "bool", True)
 OUT = Param("out", "int", aliases=("out_channels",), minimum=1, doc="output channels")
 GROUPS = Param("groups", "int", 1, minimum=1)
 MULTIPLIER = Param("multiplier", "int", 1, aliases=("depth_multiplier",), minimum=1)
+PADDING_MODE = Param("padding_mode", "choice", "zeros", choices=window.PADDING_MODES,
+                     doc="what the padding holds (PyTorch's padding_mode)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +38,7 @@ class ConvGeometry(window.Window):
     c_in: int
     c_out: int
     groups: int
+    padding_mode: str = "zeros"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,7 +69,8 @@ def _conv_flops_lines():
 class Conv(Windowed):
     name = "conv"
     summary = "convolution (cross-correlation, PyTorch's Conv1d/2d/3d)"
-    params = (OUT, KERNEL, STRIDE, PADDING, DILATION, GROUPS, BIAS)
+    params = (OUT, KERNEL, STRIDE, PADDING, DILATION, GROUPS, BIAS, PADDING_MODE)
+    probe = ZEROS_PADDED  # a padding mode changes values, not which coordinates a field covers
     scatters = False  # the transposed conv scatters into its output (workspace_bytes)
     params_count = Metric(C_OUT * Ratio(C_IN, G) * K + Opt(HAS_BIAS, C_OUT, "bias"))
     macs_count = Metric(C_OUT * OUT_SPATIAL * Ratio(C_IN, G) * K)
@@ -80,8 +91,16 @@ class Conv(Windowed):
 
     def configure(self, node: Node) -> ConvGeometry:
         p = node.params
-        return ConvGeometry.resolve(node.spatial_in, p["kernel"], p["stride"], p["dilation"], p["padding"], self.name,
-                                    **self.checked_channels(node))
+        g = ConvGeometry.resolve(node.spatial_in, p["kernel"], p["stride"], p["dilation"], p["padding"], self.name,
+                                 **self.checked_channels(node), padding_mode=p["padding_mode"])
+        checked_mode(node, g.padding_mode, g.pads, "padding_mode")
+        return g
+
+    def explain_output(self, node: Node) -> list[str]:
+        mode = node.geometry.padding_mode
+        note = [] if mode == "zeros" else [f"padding_mode {mode}: the pads hold copied input values; "
+                                           f"shape and counts as with zeros"]
+        return super().explain_output(node) + note
 
     def out_channels(self, node: Node) -> int:
         return node.geometry.c_out
@@ -105,27 +124,45 @@ class Conv(Windowed):
         # columns
         padded_side, column_side = ((node.out_shape, node.in_shape) if self.scatters
                                     else (node.in_shape, node.out_shape))
+        # a copying padding mode first pads the input (a copy with the full pads), then convolves
+        temporaries = 1 if node.geometry.padding_mode == "zeros" else 2
         return _window_workspace(node, padded_side[0], padded_side[1:], column_side[1:], batch, itemsize,
-                                 max_workspace, temporaries=1)
+                                 max_workspace, temporaries=temporaries)
 
-    def forward(self, node, inputs, weights, ctx):
+    def _padded(self, node, x, mode):
+        """(input, pads) for the conv kernels: x itself with zero padding; with a copying
+        padding_mode x padded in that mode (as PyTorch's F.pad before its conv) and no pads."""
         from netcalc import kernels
 
         g = node.geometry
-        y = kernels.conv_forward(inputs[0], weights["weight"], weights.get("bias"), g.stride, g.dilation,
-                                 g.pads, g.groups, g.out, ctx.max_workspace_bytes)
+        if (mode or g.padding_mode) == "zeros":
+            return x, g.pads
+        return kernels.pad_forward(x, g.pads, g.padding_mode), tuple((0, 0) for _ in g.pads)
+
+    def forward(self, node, inputs, weights, ctx, mode=None):
+        from netcalc import kernels
+
+        g = node.geometry
+        x, pads = self._padded(node, inputs[0], mode)
+        y = kernels.conv_forward(x, weights["weight"], weights.get("bias"), g.stride, g.dilation,
+                                 pads, g.groups, g.out, ctx.max_workspace_bytes)
         return y, None
 
-    def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
+    def backward(self, node, inputs, output, grad_output, weights, cache, ctx, mode=None):
         from netcalc import kernels
 
         g = node.geometry
+        x, pads = self._padded(node, inputs[0], mode)
         if not ctx.weight_grads:  # dX only: a conv's data adjoint is the transposed conv
-            return [kernels.conv_transpose_forward(grad_output, weights["weight"], None, g.stride, g.dilation, g.pads,
-                                                   g.groups, node.spatial_in, ctx.max_workspace_bytes)], {}
-        dx, dw, db = kernels.conv_backward(grad_output, inputs[0], weights["weight"], g.stride, g.dilation,
-                                           g.pads, g.groups, g.out, "bias" in weights, ctx.max_workspace_bytes)
-        return [dx], weight_grads(dw, db)
+            dx = kernels.conv_transpose_forward(grad_output, weights["weight"], None, g.stride, g.dilation, pads,
+                                                g.groups, x.shape[2:], ctx.max_workspace_bytes)
+            dw = db = None
+        else:
+            dx, dw, db = kernels.conv_backward(grad_output, x, weights["weight"], g.stride, g.dilation,
+                                               pads, g.groups, g.out, "bias" in weights, ctx.max_workspace_bytes)
+        if x is not inputs[0]:  # back through the padding: copied elements add onto their sources
+            dx = kernels.pad_backward(dx, inputs[0].shape, g.pads, g.padding_mode)
+        return [dx], ({} if dw is None else weight_grads(dw, db))
 
 
 def _window_workspace(node, channels, spatial_in, spatial_out, batch, itemsize, max_workspace, temporaries):
@@ -141,7 +178,7 @@ class Depthwise(Conv):
     name = "depthwise"
     aliases = ("dwconv",)
     summary = "depthwise conv: groups = C_in, C_out = C_in × multiplier"
-    params = (KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS)
+    params = (KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS, PADDING_MODE)
 
     def channels(self, node: Node):
         c_in = node.in_shape[0]
@@ -171,6 +208,7 @@ class ConvTranspose(Conv):
     summary = "transposed convolution (PyTorch's ConvTranspose1d/2d/3d)"
     params = (OUT, KERNEL, STRIDE, PADDING, Param("output_padding", "dims", 0, minimum=0), DILATION, GROUPS, BIAS)
     scatters = True
+    probe = None  # zero padding only (PyTorch's ConvTranspose has no other padding_mode)
     params_count = Metric(C_IN * Ratio(C_OUT, G) * K + Opt(HAS_BIAS, C_OUT, "bias"))
     # contract §4: input-based, the products actually formed
     macs_count = Metric(C_IN * IN_SPATIAL * Ratio(C_OUT, G) * K,
@@ -251,8 +289,9 @@ class ConvTranspose(Conv):
 SEPARABLE = BuiltinBlock(
     name="separable",
     summary="depthwise then 1×1 pointwise conv (listed as <name>.depthwise and <name>.pointwise)",
-    params=(OUT, KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS),
-    parts=(Part("depthwise", "depthwise", ("kernel", "stride", "padding", "dilation", "multiplier", "bias")),
+    params=(OUT, KERNEL, STRIDE, PADDING, DILATION, MULTIPLIER, BIAS, PADDING_MODE),
+    parts=(Part("depthwise", "depthwise", ("kernel", "stride", "padding", "dilation", "multiplier", "bias",
+                                           "padding_mode")),
            Part("pointwise", "conv", ("out", "bias"), {"kernel": 1})),
     params_rule="as its depthwise + pointwise parts", macs_rule="as its depthwise + pointwise parts",
     flops_rule="as its depthwise + pointwise parts",

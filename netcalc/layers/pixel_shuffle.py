@@ -53,17 +53,30 @@ class PixelShuffle(LayerType):
                 + [f"{axis}: r·n = {r}·{n} = {o}"
                    for axis, n, o in zip(axis_names(d), node.spatial_in, node.spatial_out)])
 
-    # ---- executor: a reshape and a transpose (its backward: the inverse transpose) ----
+    # ---- executor: a reshape and a transpose (its backward: the inverse transpose, unshuffle) ----
     def forward(self, node, inputs, weights, ctx):
-        x, r = inputs[0], node.geometry.factor
-        d = x.ndim - 2
-        blocks = x.reshape(x.shape[:1] + (node.geometry.channels,) + (r,) * d + x.shape[2:])
-        return blocks.transpose(_interleaved(d)).reshape((x.shape[0], *node.out_shape)), None
+        return shuffle(inputs[0], node.geometry.factor), None
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
-        import numpy as np
+        return [unshuffle(grad_output, node.geometry.factor)], {}
 
-        x, r = inputs[0], node.geometry.factor
-        d = x.ndim - 2
-        split = grad_output.reshape(grad_output.shape[:2] + tuple(a for n in x.shape[2:] for a in (n, r)))
-        return [np.ascontiguousarray(split.transpose(np.argsort(_interleaved(d))).reshape(x.shape))], {}
+
+# ---- the two permutations, each the other's inverse (pixel_unshuffle runs them the other way) ----
+
+def shuffle(x, r: int):
+    """(N, C·r^d, s₁, …) → (N, C, r·s₁, …): channel c·r^d + offset goes to that offset of each
+    r×…×r block, the first axis's offset most significant."""
+    d = x.ndim - 2
+    c = x.shape[1] // r ** d
+    blocks = x.reshape(x.shape[:1] + (c,) + (r,) * d + x.shape[2:])
+    return blocks.transpose(_interleaved(d)).reshape(x.shape[:1] + (c,) + tuple(r * n for n in x.shape[2:]))
+
+
+def unshuffle(y, r: int):
+    """(N, C, r·s₁, …) → (N, C·r^d, s₁, …), the inverse of :func:`shuffle`."""
+    import numpy as np
+
+    d = y.ndim - 2
+    split = y.reshape(y.shape[:2] + tuple(a for n in y.shape[2:] for a in (n // r, r)))
+    flat = split.transpose(np.argsort(_interleaved(d)))
+    return np.ascontiguousarray(flat.reshape(y.shape[:1] + (y.shape[1] * r ** d,) + tuple(n // r for n in y.shape[2:])))

@@ -81,9 +81,12 @@ def _bias(node, index=2):
 
 # ---- convolutions --------------------------------------------------------------------------------
 @op("Conv")
-def conv(r, node):
+def conv(r, node, padded=None):
+    """padded: (the Pad node before the Conv, its [before, after] pairs, its mode) when a pattern
+    folds a copying Pad into the conv's padding_mode (netcalc's own export of padding_mode)."""
     attrs = r.attrs(node, ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
-    x = r.act(node, node.input[0])
+    source = node.input[0] if padded is None else padded[0].input[0]
+    x = r.act(node, source)
     w = r.dims_of(node, node.input[1])
     nd = len(w) - 2
     kernel = [int(k) for k in attrs.get("kernel_shape", w[2:])]
@@ -91,7 +94,11 @@ def conv(r, node):
         raise r.error(node, f"kernel_shape {kernel} disagrees with the weight's {list(w[2:])}")
     stride, dilation = _spatial_attrs(r, node, attrs, nd, kernel)
     groups = int(attrs.get("group", 1))
-    padding = _padding(r, node, attrs, x.shape[1:], kernel, stride, dilation)
+    if padded is None:
+        padding = _padding(r, node, attrs, x.shape[1:], kernel, stride, dilation)
+    else:
+        pairs = padded[1]
+        padding = _compact([b for b, _ in pairs]) if all(b == a for b, a in pairs) else [list(p) for p in pairs]
     c_in, c_out = x.shape[0], w[0]
     params = {"kernel": _compact(kernel)}
     for key, value, default in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
@@ -100,18 +107,21 @@ def conv(r, node):
             params[key] = value
     if not _bias(node):
         params["bias"] = False
+    if padded is not None:
+        params["padding_mode"] = padded[2]
     weights = {"weight": WeightRef(node.input[1])}
     if _bias(node):
         weights["bias"] = WeightRef(node.input[2])
+    nodes = [node] if padded is None else [padded[0], node]
     if groups > 1 and groups == c_in and w[1] == 1:  # groups = C_in: netcalc's depthwise
         if c_out != c_in:
             params["multiplier"] = c_out // c_in
-        r.emit([node], "depthwise", params, [node.input[0]], weights)
+        r.emit(nodes, "depthwise", params, [source], weights)
         return
     params = {"out": c_out, **params}
     if groups != 1:
         params["groups"] = groups
-    r.emit([node], "conv", params, [node.input[0]], weights)
+    r.emit(nodes, "conv", params, [source], weights)
 
 
 @op("ConvTranspose")
@@ -493,8 +503,19 @@ def instancenorm(r, node):
     attrs = r.attrs(node, ("epsilon",))
     x = r.act(node, node.input[0])
     weights, params = _affine(node, x.shape[0])
-    r.emit([node], "instancenorm", {"eps": float(attrs.get("epsilon", 1e-5)), "affine": True}, [node.input[0]],
-           weights)
+    # scale 1 and bias 0 as graph constants (Constant nodes, as PyTorch and netcalc export an
+    # InstanceNorm2d without affine), not initializers: fixed values, not parameters
+    affine = not all(_fixed(r, node, i, value) for i, value in ((1, 1.0), (2, 0.0)))
+    r.emit([node], "instancenorm", {"eps": float(attrs.get("epsilon", 1e-5)), "affine": affine}, [node.input[0]],
+           weights if affine else {})
+
+
+def _fixed(r, node, index: int, value: float) -> bool:
+    """Input `index` is a graph constant (not an initializer) equal to `value` everywhere."""
+    from netcalc.onnx.reader import Const
+
+    name = node.input[index] if len(node.input) > index else ""
+    return isinstance(r.values.get(name), Const) and bool((r.values[name].value == value).all())
 
 
 @op("GroupNormalization")
@@ -570,8 +591,8 @@ def resize(r, node):
     r.emit([node], "upsample", params, [node.input[0]])
 
 
-@op("Pad")
-def pad(r, node):
+def pad_params(r, node):
+    """A Pad node's ([before, after] per spatial axis, netcalc mode, fill value)."""
     attrs = r.attrs(node, ("mode", "pads", "value"))
     x = r.act(node, node.input[0])
     rank = len(x.shape) + 1
@@ -591,9 +612,15 @@ def pad(r, node):
     mode = attrs.get("mode", "constant")
     if mode not in modes:
         raise r.error(node, f"Pad mode '{mode}' is not one netcalc has")
-    params = {"padding": [[b, a] for b, a in zip(before[2:], after[2:])]}
-    if mode != "constant":
-        params["mode"] = modes[mode]
+    return [[b, a] for b, a in zip(before[2:], after[2:])], modes[mode], value
+
+
+@op("Pad")
+def pad(r, node):
+    pairs, mode, value = pad_params(r, node)
+    params = {"padding": pairs}
+    if mode != "zeros":
+        params["mode"] = mode
     if value:
         params["value"] = value
     r.emit([node], "pad", params, [node.input[0]])

@@ -368,6 +368,29 @@ def transposed(r, i):
     return _emit_layernorm(r, group, node.input[0], eps, weight_names, back.output[0])
 
 
+# ---- a conv's padding_mode ------------------------------------------------------------------------
+@pattern("Pad")
+def conv_padding_mode(r, i):
+    """Pad `<conv>/pad` in reflect/edge/wrap mode read only by the Conv `<conv>`, which pads nothing
+    itself: netcalc's export of a conv's padding_mode, read back as that one conv. (A Pad of another
+    name stays a `pad` layer, as a model's own ReflectionPad2d is one.)"""
+    from netcalc.onnx import ops
+
+    pad = r.nodes[i]
+    j, conv = _next(r, pad.output[0], "Conv")
+    if conv is None or pad.name != f"{conv.name}/pad" or not r.internal_ok([i, j]):
+        return False
+    pairs, mode, value = ops.pad_params(r, pad)
+    own = {a.name: a for a in conv.attribute}
+    own_pads = list(own["pads"].ints) if "pads" in own else []
+    auto = own["auto_pad"].s.decode() if "auto_pad" in own else "NOTSET"
+    if mode == "zeros" or any(own_pads) or auto not in ("NOTSET", "VALID"):
+        return False
+    ops.conv(r, conv, padded=(pad, pairs, mode))
+    r.done.update([i, j])
+    return True
+
+
 # ---- permutations: channel shuffle, pixel shuffle and unshuffle -----------------------------------
 def _reshaped(r, node, full: list[int]):
     """The shape a Reshape with a constant target gives an input of `full` dims (0 copies, −1 fills),

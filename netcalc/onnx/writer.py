@@ -85,9 +85,12 @@ def _pads(node) -> list[int]:
 @emits("conv", "depthwise")
 def conv(w, node):
     p = node.params
-    inputs = w.ins(node) + [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
+    x, pads = w.ins(node), _pads(node)
+    if node.geometry.padding_mode != "zeros":  # as PyTorch exports it: a Pad `<layer>/pad`, then the Conv
+        x, pads = [_pad(w, node, x[0], node.geometry.pads, node.geometry.padding_mode, f"{node.name}/pad")], None
+    inputs = x + [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
     w.out(node, "Conv", inputs, kernel_shape=list(p["kernel"]), strides=list(p["stride"]),
-          pads=_pads(node), dilations=list(p["dilation"]), group=node.geometry.groups)
+          pads=pads, dilations=list(p["dilation"]), group=node.geometry.groups)
 
 
 @emits("conv_transpose")
@@ -383,6 +386,68 @@ def softplus(w, node):
         sp = w.add("Div", div, [f"{n}/div"], f"{n}/div")
     above = w.add("Greater", [z, w.const(f"{n}.threshold", threshold, "float32")], [f"{n}/greater"], f"{n}/greater")
     w.out(node, "Where", [above, x, sp])
+# ---- padding, channel reordering and slicing (contract §7) ----------------------------------------
+_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad(w, node, x: str, pads, mode: str, out: str, value: float = 0.0) -> str:
+    """A Pad node of x by (before, after) per spatial axis in netcalc's `mode` (wrap needs opset 19)."""
+    if mode == "circular" and w.opset < 19:
+        raise SpecError(f"circular padding needs ONNX opset 19 or later (Pad mode 'wrap'); got --opset {w.opset}",
+                        node.loc, node.name)
+    inputs = [x, w.const(f"{out}.pads", [0, 0, *(b for b, _ in pads), 0, 0, *(a for _, a in pads)])]
+    if value:
+        inputs.append(w.const(f"{out}.value", value, "float32"))
+    return w.add("Pad", inputs, [out], out, mode=_PAD_MODES[mode])
+
+
+@emits("pad")
+def pad(w, node):
+    g = node.geometry
+    w.tensor[node.name] = _pad(w, node, w.ins(node)[0], g.pads, g.mode, node.name, g.value)
+
+
+@emits("slice")
+def slice_(w, node):
+    g = node.geometry
+    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", g.start), ("ends", g.end),
+                                                                            ("axes", 1)))
+    w.out(node, "Slice", w.ins(node) + [starts, ends, axes])
+
+
+@emits("channel_shuffle")
+def channel_shuffle(w, node):
+    """ShuffleNet's Reshape [N, g, C/g, …] → Transpose (1, 2) → Reshape [N, C, …]."""
+    g, spatial = node.geometry, list(node.spatial_in)
+    _rearranged(w, node, [g.groups, g.per_group, *spatial], [0, 2, 1, *range(3, 3 + len(spatial))],
+                list(node.out_shape))
+
+
+@emits("pixel_unshuffle")
+def pixel_unshuffle(w, node):
+    """PyTorch's export: Reshape [N, C, s₁/r, r, …] → Transpose to [N, C, r…, s/r…] → Reshape (in any
+    dimension; SpaceToDepth orders the channels block-first: PyTorch's order only for one channel)."""
+    r, d = node.geometry.factor, len(node.spatial_in)
+    split = [node.in_shape[0], *(v for n in node.spatial_out for v in (n, r))]
+    _rearranged(w, node, split, deinterleaved(d), list(node.out_shape))
+
+
+@emits("instancenorm")
+def instancenorm(w, node):
+    """InstanceNormalization; without affine its scale 1 and bias 0 are Constant nodes `<layer>/scale`,
+    `<layer>/bias` (fixed values, not parameters: read back as affine false). Needed by the CycleGAN
+    spec; the norms branch may bring its own emit for this type: keep one."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    c, n = node.in_shape[0], node.name
+    if node.params["affine"]:
+        scale, bias = w.weight(node, "weight"), w.weight(node, "bias")
+    else:
+        scale, bias = (w.add("Constant", [], [f"{n}/{role}"], f"{n}/{role}",
+                             value=numpy_helper.from_array(np.full(c, fill, np.float32)))
+                       for role, fill in (("scale", 1.0), ("bias", 0.0)))
+    w.out(node, "InstanceNormalization", w.ins(node) + [scale, bias], epsilon=node.params["eps"])
 
 
 # ---- the model -----------------------------------------------------------------------------------
