@@ -10,9 +10,11 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from helpers import analyze_spec
+from netcalc import rfprobe
 from netcalc.analysis import analyze_graph
 from netcalc.cli import cli
 from netcalc.executor import Executor
@@ -85,6 +87,31 @@ def test_groupnorm_normalises_each_group_over_all_its_positions():
     y = Executor(a.graph, dtype=np.float64).forward(x, keep=True).outputs["gn"].reshape(2, 2, -1)
     np.testing.assert_allclose(y.mean(axis=2), 0, atol=1e-12)
     np.testing.assert_allclose(y.var(axis=2), 1, atol=1e-12)  # the biased variance, as PyTorch
+
+
+def _mini(spec_name: str, input_shape, blocks: list[str], layers: list):
+    """A small network built from a bundled spec's own blocks (verify --rf within the test budget)."""
+    from test_specs import SPECS
+
+    spec = yaml.safe_load((SPECS / f"{spec_name}.yaml").read_text())
+    doc = {"input": input_shape, "blocks": {b: spec["blocks"][b] for b in blocks}, "layers": layers}
+    return analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc, sort_keys=False), "mini.yaml")))
+
+
+@pytest.mark.parametrize("analysis", [
+    pytest.param(lambda: _mini("convnext_tiny", [3, 8, 8], ["cnblock", "downsample"], [
+        {"conv": {"out": 4, "kernel": 2, "stride": 2}}, {"layernorm": {"eps": 1e-6}},
+        {"cnblock": {"dim": 4}}, {"downsample": {"out": 8}}, {"cnblock": {"dim": 8}}]), id="convnext"),
+    pytest.param(lambda: _mini("diffusion_unet", [32, 6, 6], ["resnet", "down"], [
+        {"down": {"inp": 32, "out": 32}, "name": "d"},
+        {"upsample": {"scale": 2}}, {"concat": None, "from": ["upsample1", "d.r1"]}, {"instancenorm": None}]),
+        id="unet"),
+])
+def test_verify_rf_through_the_frozen_statistics(analysis):
+    """The probe stand-in (statistics frozen) lets every input of the field carry a gradient:
+    measured fields equal the calculated ones on networks made of the bundled specs' blocks."""
+    checks = rfprobe.measure(analysis(), memory_limit=600 * 2**20)
+    assert checks and all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
 
 
 def test_without_frozen_statistics_a_layernorm_gradient_cancels():

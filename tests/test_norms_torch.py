@@ -118,3 +118,45 @@ def test_drop_path_is_the_identity_in_eval_mode():
     ty, tdx = torch_run(torch.nn.Dropout(0.5).eval(), x, dy)
     np.testing.assert_allclose(y, ty, **TOL)
     np.testing.assert_allclose(dx, tdx, **TOL)
+
+
+def test_a_convnext_block_with_torchs_weights():
+    """specs/convnext_tiny.yaml's block, run with the weights of the same block built from torch
+    modules as torchvision builds it (channels-last Linear layers = netcalc's 1×1 convs)."""
+    import yaml
+
+    from netcalc.graph import build_graph
+    from netcalc.spec import load_spec_text
+    from test_specs import SPECS
+
+    dim, size = 8, 9
+    spec = yaml.safe_load((SPECS / "convnext_tiny.yaml").read_text())
+    text = yaml.safe_dump({"input": [dim, size, size], "blocks": {"cnblock": spec["blocks"]["cnblock"]},
+                           "layers": [{"cnblock": {"dim": dim, "p": 0.1}, "name": "b"}]})
+    graph = build_graph(load_spec_text(text, "block.yaml"))
+    torch.manual_seed(0)
+    dwconv = torch.nn.Conv2d(dim, dim, 7, padding=3, groups=dim).double()
+    norm = torch.nn.LayerNorm(dim, eps=1e-6).double()
+    fc1, fc2 = torch.nn.Linear(dim, 4 * dim).double(), torch.nn.Linear(4 * dim, dim).double()
+    gamma = torch.rand(dim, 1, 1, dtype=torch.float64) + 0.5
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.normal_(0, 0.3)
+
+    def block(t):
+        h = norm(dwconv(t).permute(0, 2, 3, 1))
+        h = fc2(F.gelu(fc1(h))).permute(0, 3, 1, 2)
+        return t + gamma * h  # stochastic depth: the identity in eval mode
+
+    weights = {"b.dwconv.weight": dwconv.weight, "b.dwconv.bias": dwconv.bias,
+               "b.norm.weight": norm.weight, "b.norm.bias": norm.bias,
+               "b.pwconv1.weight": fc1.weight[:, :, None, None], "b.pwconv1.bias": fc1.bias,
+               "b.pwconv2.weight": fc2.weight[:, :, None, None], "b.pwconv2.bias": fc2.bias,
+               "b.layer_scale.weight": gamma}
+    weights = {k: v.detach().numpy() for k, v in weights.items()}
+    x = np.random.default_rng(1).standard_normal((2, dim, size, size))
+    ex = Executor(graph, weights=weights, dtype=np.float64)
+    y = ex.forward(x, keep=True).outputs["b.add"]
+    with torch.no_grad():
+        ty = block(torch.tensor(x)).numpy()
+    np.testing.assert_allclose(y, ty, **TOL)
