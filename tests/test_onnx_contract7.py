@@ -47,6 +47,25 @@ CASES = [
     ("softplus_threshold", [3, 6, 6], [{"conv": {"out": 4, "kernel": 3}}, {"softplus": {"threshold": 0.5}}], (17,)),
     ("softplus_beta_threshold", [3, 6, 6],
      [{"conv": {"out": 4, "kernel": 3}}, {"softplus": {"beta": 2.5, "threshold": 1.5}}], (17,)),
+    ("layernorm", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, {"layernorm": {"eps": 1e-6}}], (13, 17, 18)),
+    ("layernorm_no_bias", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, {"layernorm": {"bias": False}}], (13, 17)),
+    ("layernorm_no_affine", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, {"layernorm": {"affine": False}}],
+     (17,)),
+    ("layernorm_flat", [3, 4], ["flatten", {"linear": {"out": 6}}, "layernorm"], (13, 17)),
+    ("layernorm_1d", [3, 7], [{"conv": {"out": 4, "kernel": 3}}, "layernorm"], (17,)),
+    ("groupnorm", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, {"groupnorm": {"groups": 3}}], (17, 21)),
+    ("groupnorm_no_affine", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}},
+                                        {"groupnorm": {"groups": 2, "affine": False, "eps": 1e-3}}], (17, 21)),
+    ("groupnorm_3d", [2, 3, 4, 4], [{"conv": {"out": 4, "kernel": 1}}, {"groupnorm": {"groups": 2}}], (17,)),
+    ("instancenorm", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, "instancenorm"], (17,)),
+    ("instancenorm_affine", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, {"instancenorm": {"affine": True}}],
+     (17,)),
+    ("scale", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, "scale"], (17,)),
+    ("scale_bias", [4, 5, 5], [{"conv": {"out": 6, "kernel": 3}}, {"scale": {"bias": True}}], (17,)),
+    ("scale_flat", [3, 4], ["flatten", {"linear": {"out": 6}}, {"scale": {"bias": True}}], (17,)),
+    # identity at inference: exported as Identity, read back as identity (COMES_BACK_AS)
+    ("drop_path", [4, 5, 5], [{"conv": {"out": 4, "kernel": 3, "padding": 1}, "name": "c"},
+                              {"drop_path": {"p": 0.2}}, {"add": None, "from": ["c", "drop_path1"]}], (17,)),
 ]
 
 

@@ -32,7 +32,9 @@ RUN_AT = {"unet": "[1, 128, 128]"}  # fully convolutional: run at a smaller inpu
 # depthwise conv of one channel a plain conv); adaptive pooling into evenly dividing bins is plain
 # pooling (its FLOPs agree: every bin is a window)
 SAME_TYPE = {("conv", "depthwise"), ("depthwise", "conv"), ("adaptive_avgpool", "avgpool"), ("adaptive_avgpool", "global_avgpool"),
-             ("adaptive_maxpool", "maxpool"), ("adaptive_maxpool", "global_maxpool")}
+             ("adaptive_maxpool", "maxpool"), ("adaptive_maxpool", "global_maxpool"),
+             # identity at inference: exported as Identity, nothing in the file says it was a drop_path
+             ("drop_path", "identity")}
 
 
 def assert_same_layers(spec_analysis, onnx_analysis):

@@ -326,14 +326,24 @@ def mul(r, node):
     data = [n for n in node.input if not r.is_const(n)]
     weight = [n for n in node.input if r.is_const(n)]
     x = r.act(node, data[0])
-    dims = r.dims_of(node, weight[0])
     c = x.shape[0]
-    size = math.prod(dims)
-    if size == c and all(d in (1, c) for d in dims):  # a per-channel scale: layer scale
+    if per_channel(r, node, weight[0], x):  # a per-channel scale: layer scale
         r.emit([node], "scale", None, data, {"weight": WeightRef(weight[0], shape=(c,))})
         return
+    dims = r.dims_of(node, weight[0])
     raise r.error(node, f"multiplying the data by a constant of shape {list(dims)} is not a layer netcalc has "
                         f"(it reads a per-channel scale [C] or [C, 1, …])")
+
+
+def per_channel(r, node, name: str, x) -> bool:
+    """The constant `name` holds one value per channel of x as ONNX broadcasts it over [N, C, s…]:
+    [C, 1, …] or [1, C, 1, …] (a plain [C] only on a flat [N, C])."""
+    dims = list(r.dims_of(node, name))
+    while len(dims) > len(x.shape):
+        if dims[0] != 1:
+            return False
+        dims = dims[1:]
+    return dims == [x.shape[0]] + [1] * (len(x.shape) - 1)
 
 
 @op("Concat")
@@ -481,7 +491,7 @@ def layernorm_params(r, node, x):
     """LayerNormalization's attributes and affine inputs → layernorm's parameters and weights."""
     attrs = r.attrs(node, ("axis", "epsilon", "stash_type"))
     weights, params = _affine(node, x.shape[0])
-    params["eps"] = float(attrs.get("epsilon", 1e-5))
+    params["eps"] = short_float(attrs.get("epsilon", 1e-5))
     if "bias" not in weights:
         params["bias"] = False
     return params, weights, int(attrs.get("axis", -1))
@@ -506,16 +516,24 @@ def instancenorm(r, node):
     # scale 1 and bias 0 as graph constants (Constant nodes, as PyTorch and netcalc export an
     # InstanceNorm2d without affine), not initializers: fixed values, not parameters
     affine = not all(_fixed(r, node, i, value) for i, value in ((1, 1.0), (2, 0.0)))
-    r.emit([node], "instancenorm", {"eps": float(attrs.get("epsilon", 1e-5)), "affine": affine}, [node.input[0]],
+    r.emit([node], "instancenorm", {"eps": short_float(attrs.get("epsilon", 1e-5)), "affine": affine}, [node.input[0]],
            weights if affine else {})
 
 
 def _fixed(r, node, index: int, value: float) -> bool:
-    """Input `index` is a graph constant (not an initializer) equal to `value` everywhere."""
-    from netcalc.onnx.reader import Const
+    """Input `index` is a fixed constant equal to `value` everywhere: a Constant node (PyTorch's
+    TorchScript exporter, netcalc), or an initializer not named like a parameter (`…weight`,
+    `…bias`: the dynamo exporter keeps a module's parameters under their names)."""
+    return fixed_constant(r, node.input[index] if len(node.input) > index else "", value)
 
-    name = node.input[index] if len(node.input) > index else ""
-    return isinstance(r.values.get(name), Const) and bool((r.values[name].value == value).all())
+
+def fixed_constant(r, name: str, value: float) -> bool:
+    from netcalc.onnx.reader import Const, Init
+
+    held = r.values.get(name)
+    if isinstance(held, Init) and not name.endswith(("weight", "bias")) and math.prod(held.dims) <= 1 << 16:
+        held = Const(r.const(None, name))
+    return isinstance(held, Const) and bool((held.value == value).all())
 
 
 @op("GroupNormalization")
@@ -525,7 +543,7 @@ def groupnorm(r, node):
     if r.opset < 21:
         raise r.error(node, "GroupNormalization before opset 21 has per-group scales; netcalc reads opset 21's")
     weights, params = _affine(node, x.shape[0])
-    r.emit([node], "groupnorm", {"groups": int(attrs["num_groups"]), "eps": float(attrs.get("epsilon", 1e-5))},
+    r.emit([node], "groupnorm", {"groups": int(attrs["num_groups"]), "eps": short_float(attrs.get("epsilon", 1e-5))},
            [node.input[0]], weights)
 
 

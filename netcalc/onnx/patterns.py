@@ -302,7 +302,7 @@ def _layernorm_decomposition(r, i):
 def _emit_layernorm(r, group, x, eps, weight_names, output=None):
     c = r.act(r.nodes[group[0]], x).shape[0]
     weights = {key: WeightRef(name, shape=(c,)) for key, name in weight_names.items()}
-    params = {"eps": float(eps)}
+    params = {"eps": short_float(eps)}
     if "weight" not in weights:
         params["affine"] = False
     elif "bias" not in weights:
@@ -368,6 +368,76 @@ def transposed(r, i):
     return _emit_layernorm(r, group, node.input[0], eps, weight_names, back.output[0])
 
 
+def _channel_affine_at(r, j: int, data: str, x):
+    """Node j a Mul of tensor `data` (shaped as the activation x) by a per-channel constant whose
+    one reader Adds one: · weight + bias per channel. ([indices], weights, output) or None."""
+    from netcalc.onnx.ops import per_channel
+
+    mul = r.nodes[j]
+    gamma = _other(mul, data)
+    if gamma is None or not r.is_const(gamma) or not per_channel(r, mul, gamma, x):
+        return None
+    k, add = _next(r, mul.output[0], "Add")
+    beta = _other(add, mul.output[0]) if add is not None else None
+    if beta is None or not r.is_const(beta) or not per_channel(r, add, beta, x):
+        return None
+    c = x.shape[0]
+    return [j, k], {"weight": WeightRef(gamma, shape=(c,)), "bias": WeightRef(beta, shape=(c,))}, add.output[0]
+
+
+def _channel_affine(r, out: str, x):
+    """The affine map after a normalisation whose output is `out` (see _channel_affine_at)."""
+    j, mul = _next(r, out, "Mul")
+    return None if mul is None else _channel_affine_at(r, j, out, x)
+
+
+@pattern("Mul")
+def scale_with_bias(r, i):
+    """x · weight + bias per channel: `scale` with bias (ops.mul reads a product alone)."""
+    node = r.nodes[i]
+    x = next((n for n in node.input if _data(r, n)), None)
+    found = _channel_affine_at(r, i, x, r.act(node, x)) if x is not None else None
+    if found is None:
+        return False
+    return _finish(r, found[0], "scale", {"bias": True}, [x], found[1])
+
+
+@pattern("Reshape")
+def groupnorm_decomposed(r, i):
+    """Reshape [N, groups, −1] → InstanceNormalization (fixed scale 1, shift 0) → Reshape back
+    [→ Mul weight → Add bias per channel]: PyTorch's export of GroupNorm (and netcalc's below
+    opset 21)."""
+    from netcalc.onnx.ops import fixed_constant
+
+    node = r.nodes[i]
+    x, full, grouped = _reshape_of_data(r, node)
+    j, norm = _next(r, node.output[0], "InstanceNormalization")
+    if grouped is None or norm is None or len(grouped) != 3:
+        return False
+    groups = grouped[1]
+    if x.shape[0] % groups or len(norm.input) != 3 or not fixed_constant(r, norm.input[1], 1.0) or \
+            not fixed_constant(r, norm.input[2], 0.0) or math.prod(r.dims_of(norm, norm.input[1])) != groups:
+        return False
+    k, back = _next(r, norm.output[0], "Reshape")
+    if back is None or _reshaped(r, back, grouped) != full:
+        return False
+    attrs = {a.name: a for a in norm.attribute}
+    if set(attrs) - {"epsilon"}:
+        return False
+    params = {"groups": groups, "eps": short_float(attrs["epsilon"].f if "epsilon" in attrs else 1e-5)}
+    group, out, weights = [i, j, k], back.output[0], {}
+    affine = _channel_affine(r, out, x)
+    if affine is None:
+        params["affine"] = False
+    else:
+        group, weights, out = group + affine[0], affine[1], affine[2]
+    if not r.internal_ok(group):
+        return False
+    r.emit([r.nodes[n] for n in group], "groupnorm", params, [node.input[0]], weights, output=out)
+    r.done.update(group)
+    return True
+
+
 # ---- a conv's padding_mode ------------------------------------------------------------------------
 @pattern("Pad")
 def conv_padding_mode(r, i):
@@ -395,9 +465,11 @@ def conv_padding_mode(r, i):
 def _reshaped(r, node, full: list[int]):
     """The shape a Reshape with a constant target gives an input of `full` dims (0 copies, −1 fills),
     or None."""
-    if not r.is_const(node.input[1]) or any(a.name == "allowzero" and a.i for a in node.attribute):
+    if not r.is_const(node.input[1]):
         return None
     target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    if 0 in target and any(a.name == "allowzero" and a.i for a in node.attribute):
+        return None  # a literal empty dim
     out = [full[k] if v == 0 and k < len(full) else v for k, v in enumerate(target)]
     if out.count(-1) == 1:
         known = math.prod(v for v in out if v != -1)
@@ -405,6 +477,17 @@ def _reshaped(r, node, full: list[int]):
             return None
         out[out.index(-1)] = math.prod(full) // known
     return out if math.prod(out) == math.prod(full) and min(out) >= 1 else None
+
+
+def _reshape_of_data(r, node):
+    """(the activation, its full shape with the batch, the shape the Reshape gives it) of a Reshape
+    of the network's data that keeps the batch first; the shape is None otherwise."""
+    if not _data(r, node.input[0]):
+        return None, None, None
+    x = r.act(node, node.input[0])
+    full = [r.batch, *x.shape]
+    target = _reshaped(r, node, full)
+    return x, full, (target if target is not None and target[0] == r.batch else None)
 
 
 def _permutation_layers(c: int, spatial: list[int], split: list[int]):
@@ -439,13 +522,9 @@ def permutation(r, i):
     dimension ([N, C, r…, s…] interleaved) and pixel unshuffle ([N, C, s₁/r, r, …], PyTorch's
     export of PixelUnshuffle, and how netcalc writes it)."""
     node = r.nodes[i]
-    if not _data(r, node.input[0]):
-        return False
-    x = r.act(node, node.input[0])
-    full = [r.batch, *x.shape]
-    split = _reshaped(r, node, full)
+    x, full, split = _reshape_of_data(r, node)
     j, tr = _next(r, node.output[0], "Transpose")
-    if split is None or tr is None or split[0] != r.batch:
+    if split is None or tr is None:
         return False
     perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None)
     k, back = _next(r, tr.output[0], "Reshape")

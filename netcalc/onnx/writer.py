@@ -432,22 +432,108 @@ def pixel_unshuffle(w, node):
     _rearranged(w, node, split, deinterleaved(d), list(node.out_shape))
 
 
-@emits("instancenorm")
-def instancenorm(w, node):
-    """InstanceNormalization; without affine its scale 1 and bias 0 are Constant nodes `<layer>/scale`,
-    `<layer>/bias` (fixed values, not parameters: read back as affine false). Needed by the CycleGAN
-    spec; the norms branch may bring its own emit for this type: keep one."""
+# ---- normalisation and residual helpers (contract §7) ---------------------------------------------
+def _fixed(w, name: str, size: int, fill: float) -> str:
+    """A Constant node `name` of `size` copies of `fill`: a fixed scale or shift, not a parameter
+    (netcalc reads Constant nodes of ones and zeros back as no affine map, as PyTorch exports them)."""
     import numpy as np
     from onnx import numpy_helper
 
+    return w.add("Constant", [], [name], name, value=numpy_helper.from_array(np.full(size, fill, np.float32)))
+
+
+def _per_channel(node) -> tuple[int, ...]:
+    """A [C] weight as ONNX broadcasts it over [N, C, s…]: [C, 1, …]."""
+    return (node.in_shape[0],) + (1,) * len(node.spatial_in)
+
+
+def _affine(w, node, x: str, out_name: str | None = None, bias: bool = True) -> None:
+    """x · weight [+ bias] per channel: `<layer>/mul` then the layer's Add (or the layer's Mul)."""
+    n, shape = node.name, _per_channel(node)
+    if not bias:
+        w.out(node, "Mul", [x, w.weight(node, "weight", shape)])
+        return
+    scaled = w.add("Mul", [x, w.weight(node, "weight", shape)], [f"{n}/mul"], f"{n}/mul")
+    w.out(node, "Add", [scaled, w.weight(node, "bias", shape)])
+
+
+@emits("instancenorm")
+def instancenorm(w, node):
+    """InstanceNormalization; without affine its scale 1 and bias 0 are Constant nodes `<layer>/scale`,
+    `<layer>/bias` (fixed values, not parameters: read back as affine false)."""
     c, n = node.in_shape[0], node.name
     if node.params["affine"]:
         scale, bias = w.weight(node, "weight"), w.weight(node, "bias")
     else:
-        scale, bias = (w.add("Constant", [], [f"{n}/{role}"], f"{n}/{role}",
-                             value=numpy_helper.from_array(np.full(c, fill, np.float32)))
-                       for role, fill in (("scale", 1.0), ("bias", 0.0)))
+        scale, bias = _fixed(w, f"{n}/scale", c, 1.0), _fixed(w, f"{n}/bias", c, 0.0)
     w.out(node, "InstanceNormalization", w.ins(node) + [scale, bias], epsilon=node.params["eps"])
+
+
+@emits("groupnorm")
+def groupnorm(w, node):
+    """Opset 21 with affine: GroupNormalization. Otherwise as PyTorch exports GroupNorm: Reshape to
+    [N, groups, −1] → InstanceNormalization (fixed scale 1, shift 0) → Reshape back [→ Mul weight
+    → Add bias, per channel]."""
+    p, x, n = node.params, w.ins(node)[0], node.name
+    groups = node.geometry.groups
+    if w.opset >= 21 and p["affine"]:
+        w.out(node, "GroupNormalization", [x, w.weight(node, "weight"), w.weight(node, "bias")],
+              num_groups=groups, epsilon=p["eps"])
+        return
+    grouped = w.add("Reshape", [x, w.const(f"{n}.grouped", [0, groups, -1])], [f"{n}/grouped"], f"{n}/grouped")
+    normed = w.add("InstanceNormalization", [grouped, _fixed(w, f"{n}/scale", groups, 1.0),
+                                            _fixed(w, f"{n}/bias", groups, 0.0)],
+                   [f"{n}/norm"], f"{n}/norm", epsilon=p["eps"])
+    back = [normed, w.const(f"{n}.shape", [0, *node.in_shape])]
+    if not p["affine"]:
+        w.out(node, "Reshape", back)
+        return
+    _affine(w, node, w.add("Reshape", back, [f"{n}/ungrouped"], f"{n}/ungrouped"))
+
+
+def _layernorm_written_out(w, node, x: str):
+    """Over the channels (axis 1), as PyTorch writes LayerNorm before opset 17: ReduceMean → Sub →
+    Pow 2 → ReduceMean → Add eps → Sqrt → Div [→ Mul weight → Add bias]."""
+    p, n = node.params, node.name
+    mean = w.reduce("ReduceMean", x, [1], f"{n}/mean", f"{n}/mean")
+    centred = w.add("Sub", [x, mean], [f"{n}/sub"], f"{n}/sub")
+    square = w.add("Pow", [centred, w.const(f"{n}.two", 2.0, "float32")], [f"{n}/pow"], f"{n}/pow")
+    var = w.reduce("ReduceMean", square, [1], f"{n}/var", f"{n}/var")
+    shifted = w.add("Add", [var, w.const(f"{n}.eps", p["eps"], "float32")], [f"{n}/add_eps"], f"{n}/add_eps")
+    std = w.add("Sqrt", [shifted], [f"{n}/sqrt"], f"{n}/sqrt")
+    div = [centred, std]
+    if not p["affine"]:
+        w.out(node, "Div", div)
+        return
+    _affine(w, node, w.add("Div", div, [f"{n}/div"], f"{n}/div"), bias=p["bias"])
+
+
+@emits("layernorm")
+def layernorm(w, node):
+    """From opset 17 with affine: LayerNormalization, between two Transposes (channels last and back)
+    when there are spatial dims; otherwise written out over axis 1."""
+    p, x, n = node.params, w.ins(node)[0], node.name
+    if w.opset < 17 or not p["affine"]:
+        _layernorm_written_out(w, node, x)
+        return
+    inputs = [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
+    d = len(node.spatial_in)
+    if not d:
+        w.out(node, "LayerNormalization", [x, *inputs], axis=-1, epsilon=p["eps"])
+        return
+    last = w.add("Transpose", [x], [f"{n}/to_last"], f"{n}/to_last", perm=[0, *range(2, d + 2), 1])
+    normed = w.add("LayerNormalization", [last, *inputs], [f"{n}/norm"], f"{n}/norm", axis=-1, epsilon=p["eps"])
+    w.out(node, "Transpose", [normed], perm=[0, d + 1, *range(1, d + 1)])
+
+
+@emits("scale")
+def scale(w, node):
+    _affine(w, node, w.ins(node)[0], bias=node.params["bias"])
+
+
+@emits("drop_path")
+def drop_path(w, node):
+    w.out(node, "Identity", w.ins(node))  # identity at inference; nothing in the file says it was there
 
 
 # ---- the model -----------------------------------------------------------------------------------
