@@ -82,10 +82,10 @@ def _bias(node, index=2):
 # ---- convolutions --------------------------------------------------------------------------------
 @op("Conv")
 def conv(r, node, padded=None):
-    """padded: (the Pad node before the Conv, its [before, after] pairs, its mode) when a pattern
-    folds a copying Pad into the conv's padding_mode (netcalc's own export of padding_mode)."""
+    """padded: (the padding nodes before the Conv, the tensor they pad, their [before, after] pairs,
+    their mode) when a pattern folds a copying padding into the conv's padding_mode."""
     attrs = r.attrs(node, ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
-    source = node.input[0] if padded is None else padded[0].input[0]
+    source = node.input[0] if padded is None else padded[1]
     x = r.act(node, source)
     w = r.dims_of(node, node.input[1])
     nd = len(w) - 2
@@ -97,7 +97,7 @@ def conv(r, node, padded=None):
     if padded is None:
         padding = _padding(r, node, attrs, x.shape[1:], kernel, stride, dilation)
     else:
-        pairs = padded[1]
+        pairs = padded[2]
         padding = _compact([b for b, _ in pairs]) if all(b == a for b, a in pairs) else [list(p) for p in pairs]
     c_in, c_out = x.shape[0], w[0]
     params = {"kernel": _compact(kernel)}
@@ -108,11 +108,11 @@ def conv(r, node, padded=None):
     if not _bias(node):
         params["bias"] = False
     if padded is not None:
-        params["padding_mode"] = padded[2]
+        params["padding_mode"] = padded[3]
     weights = {"weight": WeightRef(node.input[1])}
     if _bias(node):
         weights["bias"] = WeightRef(node.input[2])
-    nodes = [node] if padded is None else [padded[0], node]
+    nodes = [node] if padded is None else [*padded[0], node]
     if groups > 1 and groups == c_in and w[1] == 1:  # groups = C_in: netcalc's depthwise
         if c_out != c_in:
             params["multiplier"] = c_out // c_in
@@ -662,7 +662,13 @@ def space_to_depth(r, node):
 
 
 def _channel_slice(r, node, start, end, output):
-    r.emit([node], "slice", {"start": int(start), "end": int(end)}, [node.input[0]], output=output)
+    """Channels [start, end); the defaults (0, C) left out, as a spec writes them."""
+    params = {"start": int(start), "end": int(end)}
+    if params["end"] == r.act(node, node.input[0]).shape[0]:
+        del params["end"]
+    if params["start"] == 0:
+        del params["start"]
+    r.emit([node], "slice", params or None, [node.input[0]], output=output)
 
 
 @op("Split")

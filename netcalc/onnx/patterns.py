@@ -438,26 +438,128 @@ def groupnorm_decomposed(r, i):
     return True
 
 
-# ---- a conv's padding_mode ------------------------------------------------------------------------
-@pattern("Pad")
-def conv_padding_mode(r, i):
-    """Pad `<conv>/pad` in reflect/edge/wrap mode read only by the Conv `<conv>`, which pads nothing
-    itself: netcalc's export of a conv's padding_mode, read back as that one conv. (A Pad of another
-    name stays a `pad` layer, as a model's own ReflectionPad2d is one.)"""
+# ---- circular padding and a conv's padding_mode ---------------------------------------------------
+def _slice_range(r, node, rank: int):
+    """(start, end, axis) of a step-1 Slice on one axis with constant bounds, else None."""
+    if len(node.input) < 4 or (len(node.input) > 4 and node.input[4]) or \
+            not all(r.is_const(n) for n in node.input[1:4]):
+        return None
+    values = [r.const(node, n).reshape(-1) for n in node.input[1:4]]
+    if any(v.size != 1 for v in values):
+        return None
+    start, end, axis = (int(v[0]) for v in values)
+    return start, end, axis % rank
+
+
+def _wrap_axis(r, concat_at: int, tensor: str, shape):
+    """Concat(tensor[−b:], tensor, tensor[:a]) on one spatial axis (either slice may be missing):
+    (axis, (b, a), indices) or None."""
+    concat = r.nodes[concat_at]
+    rank = len(shape) + 1
+    axis = next((a.i for a in concat.attribute if a.name == "axis"), None)
+    if axis is None or list(concat.input).count(tensor) != 1 or len(concat.input) < 2:
+        return None
+    axis %= rank
+    n = shape[axis - 1] if axis >= 2 else None
+    middle = list(concat.input).index(tensor)
+    slices = {s: k for k in r.consumers.get(tensor, []) for s in r.nodes[k].output if r.nodes[k].op_type == "Slice"}
+    pads, indices = [0, 0], [concat_at]
+    for position, name in enumerate(concat.input):
+        if name == tensor:
+            continue
+        k = slices.get(name)
+        found = _slice_range(r, r.nodes[k], rank) if k is not None else None
+        if n is None or found is None or found[2] != axis or position not in (middle - 1, middle + 1):
+            return None
+        start, end, _ = found
+        if position < middle and -n <= start < 0 and end >= n:
+            pads[0] = -start
+        elif position > middle and start == 0 and 0 < end <= n:
+            pads[1] = end
+        else:
+            return None
+        indices.append(k)
+    return axis, tuple(pads), indices
+
+
+def _wrapped(r, i):
+    """Circular padding as PyTorch's TorchScript exporter (and netcalc below opset 19) writes it: per
+    padded axis a Concat of the tensor's two ends around it, starting at Slice node i. (input,
+    [before, after] per spatial axis, indices, output) or None."""
+    node = r.nodes[i]
+    x = node.input[0]
+    if not _data(r, x):
+        return None
+    shape = list(r.act(node, x).shape)
+    pairs, group, tensor, seen = [[0, 0] for _ in shape[1:]], [], x, set()
+    while True:
+        concats = sorted({c for k in r.consumers.get(tensor, []) if r.nodes[k].op_type == "Slice"
+                          for c in r.consumers.get(r.nodes[k].output[0], []) if r.nodes[c].op_type == "Concat"})
+        found = _wrap_axis(r, concats[0], tensor, shape) if len(concats) == 1 else None
+        if found is None or found[0] in seen:
+            break
+        axis, pads, indices = found
+        seen.add(axis)
+        pairs[axis - 2] = list(pads)
+        group += indices
+        tensor = r.nodes[indices[0]].output[0]
+    return (x, pairs, sorted(group), tensor) if group else None
+
+
+def _one_layer(r, group: list[int], conv) -> bool:
+    """The padding nodes and the conv are one layer: netcalc's own names (`<conv>/…`) or one module
+    of a PyTorch export (the same module path)."""
+    from netcalc.onnx.reader import _scope, _scoped_name
+
+    nodes = [r.nodes[k] for k in group]
+    if conv.name and all(n.name.startswith(f"{conv.name}/") for n in nodes):
+        return True
+    scope = _scope(_scoped_name(conv))[0]
+    return scope is not None and all(_scope(_scoped_name(n))[0] == scope for n in nodes)
+
+
+def _padded_conv(r, group: list[int], x: str, pairs, mode: str, out: str) -> bool:
+    """A copying padding read only by a Conv that pads nothing itself, in the same layer: the conv
+    with that padding_mode. (A model's own ReflectionPad2d before a conv stays a `pad` layer.)"""
     from netcalc.onnx import ops
 
-    pad = r.nodes[i]
-    j, conv = _next(r, pad.output[0], "Conv")
-    if conv is None or pad.name != f"{conv.name}/pad" or not r.internal_ok([i, j]):
+    j, conv = _next(r, out, "Conv")
+    if conv is None or mode == "zeros" or not _one_layer(r, group, conv) or not r.internal_ok(group + [j]):
         return False
-    pairs, mode, value = ops.pad_params(r, pad)
     own = {a.name: a for a in conv.attribute}
     own_pads = list(own["pads"].ints) if "pads" in own else []
     auto = own["auto_pad"].s.decode() if "auto_pad" in own else "NOTSET"
-    if mode == "zeros" or any(own_pads) or auto not in ("NOTSET", "VALID"):
+    if any(own_pads) or auto not in ("NOTSET", "VALID"):
         return False
-    ops.conv(r, conv, padded=(pad, pairs, mode))
-    r.done.update([i, j])
+    ops.conv(r, conv, padded=([r.nodes[k] for k in group], x, pairs, mode))
+    r.done.update(group + [j])
+    return True
+
+
+@pattern("Pad")
+def conv_padding_mode(r, i):
+    """Pad in reflect/edge/wrap mode, then the Conv of the same layer: one conv with padding_mode
+    (how PyTorch's exporters and netcalc write padding_mode)."""
+    from netcalc.onnx import ops
+
+    pad = r.nodes[i]
+    pairs, mode, value = ops.pad_params(r, pad)
+    return _padded_conv(r, [i], pad.input[0], pairs, mode, pad.output[0])
+
+
+@pattern("Slice")
+def circular_padding(r, i):
+    """Slice/Concat circular padding: a conv's padding_mode circular, or a `pad` layer."""
+    found = _wrapped(r, i)
+    if found is None:
+        return False
+    x, pairs, group, out = found
+    if _padded_conv(r, group, x, pairs, "circular", out):
+        return True
+    if not r.internal_ok(group):
+        return False
+    r.emit([r.nodes[k] for k in group], "pad", {"padding": pairs, "mode": "circular"}, [x], output=out)
+    r.done.update(group)
     return True
 
 

@@ -391,14 +391,37 @@ _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "c
 
 
 def _pad(w, node, x: str, pads, mode: str, out: str, value: float = 0.0) -> str:
-    """A Pad node of x by (before, after) per spatial axis in netcalc's `mode` (wrap needs opset 19)."""
+    """x padded by (before, after) per spatial axis in netcalc's `mode`, written to tensor `out` by a
+    node named `out`: a Pad node; circular below opset 19 (Pad has no 'wrap' mode there) as PyTorch's
+    TorchScript exporter writes it, per padded axis Concat(x[−before:], x, x[:after]) of two Slices."""
     if mode == "circular" and w.opset < 19:
-        raise SpecError(f"circular padding needs ONNX opset 19 or later (Pad mode 'wrap'); got --opset {w.opset}",
-                        node.loc, node.name)
+        return _wrapped(w, x, pads, node.spatial_in, out)
     inputs = [x, w.const(f"{out}.pads", [0, 0, *(b for b, _ in pads), 0, 0, *(a for _, a in pads)])]
     if value:
         inputs.append(w.const(f"{out}.value", value, "float32"))
     return w.add("Pad", inputs, [out], out, mode=_PAD_MODES[mode])
+
+
+def _sliced(w, x: str, start: int, end: int, axis: int, name: str) -> str:
+    inputs = [x] + [w.const(f"{name}.{key}", [v]) for key, v in (("starts", start), ("ends", end), ("axes", axis))]
+    return w.add("Slice", inputs, [name], name)
+
+
+def _wrapped(w, x: str, pads, spatial, out: str) -> str:
+    axes = [k for k, (b, a) in enumerate(pads) if b or a]
+    if not axes:
+        return w.add("Identity", [x], [out], out)
+    current = x
+    for k in axes:
+        (before, after), tag = pads[k], f"{out}/axis{k}"
+        pieces = [current]
+        if before:  # the last `before` positions go in front
+            pieces.insert(0, _sliced(w, current, -before, spatial[k], 2 + k, f"{tag}_before"))
+        if after:  # the first `after` positions go behind
+            pieces.append(_sliced(w, current, 0, after, 2 + k, f"{tag}_after"))
+        name = out if k == axes[-1] else tag
+        current = w.add("Concat", pieces, [name], name, axis=2 + k)
+    return current
 
 
 @emits("pad")
@@ -409,8 +432,9 @@ def pad(w, node):
 
 @emits("slice")
 def slice_(w, node):
-    g = node.geometry
-    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", g.start), ("ends", g.end),
+    p = node.params  # as written (a negative start counts from the end in ONNX too)
+    end = node.in_shape[0] if p["end"] is None else p["end"]
+    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", p["start"]), ("ends", end),
                                                                             ("axes", 1)))
     w.out(node, "Slice", w.ins(node) + [starts, ends, axes])
 
