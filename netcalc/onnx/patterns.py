@@ -567,7 +567,7 @@ def circular_padding(r, i):
 def _reshaped(r, node, full: list[int]):
     """The shape a Reshape with a constant target gives an input of `full` dims (0 copies, −1 fills),
     or None."""
-    if not r.is_const(node.input[1]):
+    if not r.const_ahead(node.input[1]):
         return None
     target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
     if 0 in target and any(a.name == "allowzero" and a.i for a in node.attribute):
@@ -592,53 +592,110 @@ def _reshape_of_data(r, node):
     return x, full, (target if target is not None and target[0] == r.batch else None)
 
 
-def _permutation_layers(c: int, spatial: list[int], split: list[int]):
-    """The layers (type, params, the Reshape → Transpose → Reshape that writes them: split shape,
-    perm, joined shape, all per sample) whose first Reshape gives `split`."""
+def _viewed(r, node, full: list[int]):
+    """The shape after a Reshape, Unsqueeze or Squeeze (which keep the elements' order), or None."""
+    if node.op_type == "Reshape":
+        return _reshaped(r, node, full)
+    axes = _axes_of(r, node) if len(node.input) < 2 or not node.input[1] or r.const_ahead(node.input[1]) else None
+    if node.op_type == "Unsqueeze" and axes is not None:
+        out = list(full)
+        for a in sorted(int(a) % (len(full) + len(axes)) for a in axes):
+            out.insert(a, 1)
+        return out
+    if node.op_type == "Squeeze":
+        drop = {int(a) % len(full) for a in axes} if axes is not None else {k for k, n in enumerate(full) if n == 1}
+        return None if any(full[a] != 1 for a in drop) else [n for k, n in enumerate(full) if k not in drop]
+    return None
+
+
+def _canonical(shape, perm):
+    """A transposition reduced to its essence: size-1 axes dropped, axes that stay neighbours in
+    order merged. Two Reshape/Transpose chains of the same tensor move every element alike exactly
+    when these agree."""
+    keep = [a for a, n in enumerate(shape) if n != 1]
+    rank = {a: k for k, a in enumerate(keep)}
+    runs = []
+    for a in (rank[a] for a in perm if shape[a] != 1):
+        if runs and runs[-1][-1] + 1 == a:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    by_start = sorted(runs)
+    sizes = [math.prod(shape[keep[a]] for a in run) for run in by_start]
+    return sizes, [by_start.index(run) for run in runs]
+
+
+def _permutation_layers(c: int, spatial: list[int], out: list[int]):
+    """The layers that permute [C, s…] into `out` (per sample), each with the Reshape → Transpose →
+    Reshape that writes it: (type, params, split shape, perm), shapes per sample."""
     from netcalc.onnx.writer import deinterleaved, interleaved
 
     d = len(spatial)
     found = []
-    if len(split) == d + 2 and split[0] >= 1 and c % split[0] == 0:  # [g, C/g, s…]
-        g = split[0]
-        found.append(("channel_shuffle", {"groups": g}, [g, c // g, *spatial], [0, 2, 1, *range(3, d + 3)],
-                      [c, *spatial]))
-    if len(split) == 2 * d + 1 and d:
-        rs = split[1:d + 1]  # pixel_shuffle: [C/r^d, r…, s…]
-        factor = rs[0]
-        if factor > 1 and c % factor ** d == 0:
-            found.append(("pixel_shuffle", {"factor": factor}, [c // factor ** d, *[factor] * d, *spatial],
-                          interleaved(d), [c // factor ** d, *(factor * n for n in spatial)]))
-        factor = split[2]  # pixel_unshuffle: [C, s₁/r, r, …]
-        if factor > 1 and all(n % factor == 0 for n in spatial):
-            found.append(("pixel_unshuffle", {"factor": factor},
-                          [c, *(v for n in spatial for v in (n // factor, factor))], deinterleaved(d),
-                          [c * factor ** d, *(n // factor for n in spatial)]))
+    if out == [c, *spatial]:  # [g, C/g, s…], swap 1 and 2
+        found += [("channel_shuffle", {"groups": g}, [g, c // g, *spatial], [0, 2, 1, *range(3, d + 3)])
+                  for g in range(2, c) if c % g == 0]
+    if d and len(out) == d + 1 and out[1] > spatial[0] and out[1] % spatial[0] == 0:
+        r = out[1] // spatial[0]  # pixel_shuffle: [C/r^d, r…, s…] interleaved
+        if c % r ** d == 0 and out == [c // r ** d, *(r * n for n in spatial)]:
+            found.append(("pixel_shuffle", {"factor": r}, [c // r ** d, *[r] * d, *spatial], interleaved(d)))
+    if d and len(out) == d + 1 and out[1] and spatial[0] % out[1] == 0 and spatial[0] > out[1]:
+        r = spatial[0] // out[1]  # pixel_unshuffle: [C, s₁/r, r, …] to [C, r…, s/r…]
+        if all(n % r == 0 for n in spatial) and out == [c * r ** d, *(n // r for n in spatial)]:
+            found.append(("pixel_unshuffle", {"factor": r}, [c, *(v for n in spatial for v in (n // r, r))],
+                          deinterleaved(d)))
     return found
 
 
+_VIEWS = ("Reshape", "Unsqueeze", "Squeeze")
+
+
+def _views(r, tensor: str, full: list[int], limit: int = 8):
+    """The chain of single-reader views of `tensor`: [(index, shape after it, output)]."""
+    chain = []
+    while len(chain) < limit:
+        k, view = _next(r, tensor, *_VIEWS)
+        shape = _viewed(r, view, full) if view is not None else None
+        if shape is None:
+            break
+        chain.append((k, shape, view.output[0]))
+        tensor, full = view.output[0], shape
+    return chain
+
+
 @pattern("Reshape")
+@pattern("Unsqueeze")
+@pattern("Squeeze")
 def permutation(r, i):
-    """Reshape → Transpose → Reshape that permutes the elements as one of netcalc's layers:
-    ShuffleNet's channel shuffle ([N, g, C/g, …], swap 1 and 2), PyTorch's pixel shuffle in any
-    dimension ([N, C, r…, s…] interleaved) and pixel unshuffle ([N, C, s₁/r, r, …], PyTorch's
-    export of PixelUnshuffle, and how netcalc writes it)."""
+    """Views → one Transpose → views that permute the elements as one of netcalc's layers: ShuffleNet's
+    channel shuffle ([N, g, C/g, …], swap 1 and 2), PyTorch's pixel shuffle in any dimension and
+    pixel unshuffle ([N, C, s₁/r, r, …] → [N, C, r…, s/r…]), however the exporter spells the
+    reshapes (PyTorch's TorchScript exporter wraps pixel_unshuffle in Unsqueeze/Squeeze)."""
     node = r.nodes[i]
-    x, full, split = _reshape_of_data(r, node)
-    j, tr = _next(r, node.output[0], "Transpose")
-    if split is None or tr is None:
+    if not _data(r, node.input[0]):
         return False
-    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None)
-    k, back = _next(r, tr.output[0], "Reshape")
-    if back is None or perm is None or len(perm) != len(split):
+    x = r.act(node, node.input[0])
+    full = [r.batch, *x.shape]
+    first = _viewed(r, node, full)
+    if first is None:
         return False
-    joined = _reshaped(r, back, [split[p] for p in perm])
-    if joined is None:
+    before = [(i, first, node.output[0])] + _views(r, node.output[0], first)
+    j, tr = _next(r, before[-1][2], "Transpose")
+    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
+    split = before[-1][1]
+    if perm is None or sorted(perm) != list(range(len(split))):
         return False
-    for type_name, params, want_split, want_perm, want_joined in _permutation_layers(x.shape[0], list(x.shape[1:]),
-                                                                                     split[1:]):
-        if split[1:] == want_split and perm == want_perm and joined[1:] == want_joined and joined[0] == r.batch:
-            return _finish(r, [i, j, k], type_name, params, [node.input[0]])
+    moved = [split[p] for p in perm]
+    after = _views(r, tr.output[0], moved)
+    essence = _canonical(split, perm)
+    for end in range(len(after), 0, -1):  # the longest chain of views that ends in a layer's output
+        out = after[end - 1][1]
+        if out[0] != r.batch:
+            continue
+        for type_name, params, want_split, want_perm in _permutation_layers(x.shape[0], list(x.shape[1:]), out[1:]):
+            if _canonical([r.batch, *want_split], want_perm) == essence:
+                group = [k for k, _, _ in before] + [j] + [k for k, _, _ in after[:end]]
+                return _finish(r, sorted(group), type_name, params, [node.input[0]])
     return False
 
 
