@@ -161,3 +161,48 @@ def test_every_contract_7_type_has_an_export_case():
     assert registered <= set(EMIT), f"no ONNX emitter for {sorted(registered - set(EMIT))}"
     covered = set().union(*(_types(c[2]) for c in CASES))
     assert registered <= covered, f"no export case for {sorted(registered - covered)}"
+
+
+ALL_TYPES = """
+input: [8, 12, 12]
+layers:
+  - {conv: {out: 8, kernel: 3, padding: 1, padding_mode: reflect}, name: c}
+  - {groupnorm: {groups: 4}, name: gn}
+  - {hardtanh: {min: -1.5, max: 1.5}, name: ht}
+  - {depthwise: {kernel: 3, padding: [[1, 1], [2, 0]], padding_mode: circular}, name: dw}
+  - {layernorm: , name: ln}
+  - {scale: {bias: true}, name: ls}
+  - {drop_path: {p: 0.1}, name: dp}
+  - {add: , from: [c, dp], name: res}
+  - {elu: {alpha: 0.8}, name: el}
+  - {pixel_unshuffle: {factor: 2}, name: down}
+  - {instancenorm: , name: inorm}
+  - {prelu: {per_channel: true}, name: pr}
+  - {channel_shuffle: {groups: 4}, name: sh}
+  - {pad: {padding: [[1, 0], [0, 1]], mode: replicate}, name: pd}
+  - {conv: {out: 16, kernel: 2}, name: c2}
+  - {mish: , name: mi}
+  - {pixel_shuffle: {factor: 2}, name: up}
+  - {slice: {end: 2}, name: s1}
+  - {softplus: {beta: 1.5, threshold: 2}, name: sp}
+  - {slice: {start: 2}, from: up, name: s2}
+  - {hardsigmoid: , name: hsig}
+  - {concat: , from: [sp, hsig], name: cat}
+  - {selu: , name: se}
+  - {pad: {padding: 1, mode: circular}, name: wrap}
+  - {instancenorm: {affine: true}, name: inorm2}
+  - {layernorm: {affine: false}, name: ln2}
+  - {global_avgpool: , name: gap}
+  - {flatten: , name: fl}
+  - {linear: {out: 6}, name: fc}
+  - {layernorm: {bias: false}, name: ln3}
+  - {scale: , name: ls2}
+"""
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 19, 21])
+def test_one_model_with_every_contract_7_type_at_each_opset(opset, tmp_path):
+    """Every §7 type in one network, written at the opsets where their ONNX forms change (LayerNorm
+    17, Mish and ReduceMean's axes input 18, Pad 'wrap' 19, GroupNormalization 21)."""
+    doc = yaml.safe_load(ALL_TYPES)
+    check_case(doc["input"], doc["layers"], opset, tmp_path)

@@ -2,8 +2,8 @@
 
 Each function reads the node's attributes (any attribute it does not list is an error: netcalc
 never ignores what it cannot honour), maps them to the layer type's parameters (contract §1, §7)
-and emits the layer through the reader. Ops whose netcalc type arrives with contract §7 are
-mapped already; until the type exists, reading them is a clear error (reader.emit).
+and emits the layer through the reader. Should a mapped type be missing from the registry,
+reading it is a clear error naming the type (reader.emit).
 """
 
 from __future__ import annotations

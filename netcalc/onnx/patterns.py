@@ -4,8 +4,11 @@ Each pattern is a function `(reader, index) → bool` under the op type of its f
 root) in PATTERNS; it checks the shape of the node group, that nothing outside the group reads
 its inner tensors (reader.internal_ok), and emits the one layer. Patterns run before the single
 node table (netcalc.onnx.ops), so a Sigmoid followed by its Mul is a silu, not two layers.
-Patterns whose layer type arrives with contract §7 (layernorm, channel_shuffle, hardsigmoid,
-mish) are recognised already; reading them is a clear error until the type exists.
+Most are the forms PyTorch's exporters (and netcalc's writer) give the contract §7 types:
+layernorm and groupnorm written out, softplus with beta/threshold, circular padding as Slices and
+Concats, a Pad folded into the conv of the same layer (padding_mode), element permutations
+(channel/pixel shuffle, pixel unshuffle) as views around one Transpose. Should a mapped type be
+missing from the registry, reading it is a clear error naming the type (reader.emit).
 """
 
 from __future__ import annotations

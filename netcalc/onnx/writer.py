@@ -5,7 +5,9 @@ node named after the layer (helper nodes of a small group are named `<layer>/<ro
 the layer's input tensors and writing a tensor named like the layer, and returns nothing.
 Weights become initializers under their PyTorch names (`<layer>.weight`, …), in the layouts
 netcalc's `run` uses — which are ONNX's own for Conv, ConvTranspose, Gemm (transB) and
-BatchNormalization.
+BatchNormalization; per-channel [C] weights that ONNX must broadcast over [N, C, s…] (PRelu, a
+scale, a norm's affine map after Reshapes) are written as [C, 1, …]. Where a layer has a form
+PyTorch's exporters also write, it is that one, so that one reader pattern serves both.
 """
 
 from __future__ import annotations
