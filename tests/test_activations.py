@@ -151,7 +151,7 @@ def test_pointwise_field_and_probe_through_saturation(name):
 def _torch_module(torch, name, params, channels):
     nn = torch.nn
     if name == "prelu":
-        return nn.PReLU(num_parameters=channels if params.get("per_channel") else 1)
+        return nn.PReLU(num_parameters=channels if params.get("per_channel") else params.get("num_parameters", 1))
     return {"hardtanh": lambda: nn.Hardtanh(params.get("min", -1.0), params.get("max", 1.0)),
             "elu": lambda: nn.ELU(params.get("alpha", 1.0)), "selu": nn.SELU, "mish": nn.Mish,
             "softplus": lambda: nn.Softplus(params.get("beta", 1.0), params.get("threshold", 20.0))}[name]()
@@ -160,7 +160,8 @@ def _torch_module(torch, name, params, channels):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name,params", [
     ("hardtanh", {}), ("hardtanh", {"min": -0.5, "max": 2.0}), ("elu", {}), ("elu", {"alpha": 0.3}),
-    ("selu", {}), ("prelu", {}), ("prelu", {"per_channel": True}), ("mish", {}), ("softplus", {}),
+    ("selu", {}), ("prelu", {}), ("prelu", {"per_channel": True}), ("prelu", {"num_parameters": 5}),
+    ("mish", {}), ("softplus", {}),
     ("softplus", {"beta": 3.0, "threshold": 4.0}),
 ])
 def test_against_torch(name, params, dtype):
@@ -185,3 +186,49 @@ def test_against_torch(name, params, dtype):
     for key, value in module.named_parameters():
         np.testing.assert_allclose(dw[f"{a.layers[0].name}.{key}"], value.grad.numpy(), rtol=1e-5, atol=1e-4)
 
+
+
+# ---- ONNX (optional): export, onnxruntime as an independent engine, import back ----
+
+ONNX_SPEC = """
+input: [4, 6, 6]
+layers:
+  - {hardtanh: {min: -0.5, max: 1.5}, name: ht}
+  - {conv: {out: 8, kernel: 3, padding: 1}, name: c}
+  - {elu: {alpha: 0.7}, name: el}
+  - {selu: , name: se}
+  - {prelu: {per_channel: true}, name: pc}
+  - {prelu: , name: ps}
+  - {mish: , name: mi}
+  - {softplus: , name: sp}
+  - {hardsigmoid: , name: hsig}
+  - {pixel_shuffle: {factor: 2}, name: shuf}
+  - flatten
+  - {prelu: {per_channel: true}, name: pf}
+"""
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18])  # mish: Softplus-Tanh-Mul below 18, Mish from 18
+def test_export_runs_in_onnxruntime_and_imports_back(opset, tmp_path):
+    """Exported, onnxruntime's outputs equal the executor's on the model read back, which gives
+    back the spec's layers and numbers (tests/test_onnx_specs.py's check of a bundled spec)."""
+    pytest.importorskip("onnxruntime")
+    from test_onnx_specs import check_bundled_spec
+
+    spec = tmp_path / "acts.yaml"
+    spec.write_text(ONNX_SPEC)
+    check_bundled_spec(spec, tmp_path, opset)
+
+
+@pytest.mark.parametrize("entry", [{"softplus": {"beta": 2}}, {"softplus": {"beta": 2, "threshold": 3}},
+                                   {"pixel_shuffle": {"factor": 2}}])
+def test_export_writes_what_the_plain_onnx_op_cannot_say(entry, tmp_path):
+    """softplus with beta/threshold (Mul β → Softplus → Div β, Greater/Where) and a 1-D pixel_shuffle
+    (Reshape → Transpose → Reshape) as PyTorch's exporters write them: run in onnxruntime and read
+    back as the same layer (tests/test_onnx_contract7.py checks their parameters too)."""
+    pytest.importorskip("onnxruntime")
+    from test_onnx_specs import check_bundled_spec
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"input: [8, 6]\nlayers:\n  - {{conv: {{out: 8, kernel: 1}}}}\n  - {entry}\n".replace("'", ""))
+    check_bundled_spec(spec, tmp_path)

@@ -151,6 +151,9 @@ CASES += [
     ("prelu-per-channel", [16, 4, 4], {"prelu": {"per_channel": True}}, [16, 4, 4], 16, 0, 2 * 256),
     # on a flat [F] vector the channel is the feature: 10 slopes
     ("prelu-flat", [10], {"prelu": {"per_channel": True}}, [10], 10, 0, 20),
+    # PyTorch's num_parameters: 1 or C
+    ("prelu-num-parameters", [16, 4, 4], {"prelu": {"num_parameters": 16}}, [16, 4, 4], 16, 0, 2 * 256),
+    ("prelu-num-parameters-1", [16, 4, 4], {"prelu": {"num_parameters": 1}}, [16, 4, 4], 1, 0, 2 * 256),
     ("mish", [4, 2, 2, 2], "mish", [4, 2, 2, 2], 0, 0, 5 * 32),
     # 3 per element whatever beta and threshold (contract §7)
     ("softplus", [8, 5], {"softplus": {"beta": 2, "threshold": 10}}, [8, 5], 0, 0, 3 * 40),

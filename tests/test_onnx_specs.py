@@ -53,18 +53,18 @@ def test_bundled_spec_exports_and_runs_in_onnxruntime(path, tmp_path):
     check_bundled_spec(path, tmp_path)
 
 
-def check_bundled_spec(path, tmp_path):
+def check_bundled_spec(path, tmp_path, opset: int = 17):
     graph = build_graph(load_spec(path))
     weights = fast_weights(graph)
     model = tmp_path / f"{path.stem}.onnx"
-    model.write_bytes(model_bytes(graph, weights))
+    model.write_bytes(model_bytes(graph, weights, opset))
     onnx_spec = load_onnx(model)
     assert_same_layers(analyze_graph(graph), analyze_graph(build_graph(onnx_spec)))
 
     if path.stem in RUN_AT:
         text = path.read_text().replace(str(list(graph.input_shape)), RUN_AT[path.stem], 1)
         graph = build_graph(load_spec_text(text, str(path)))
-        model.write_bytes(model_bytes(graph, weights))
+        model.write_bytes(model_bytes(graph, weights, opset))
         onnx_spec = load_onnx(model)
     onnx_graph = build_graph(onnx_spec)
     x = np.random.default_rng(1).normal(size=(1, *graph.input_shape)).astype(np.float32)

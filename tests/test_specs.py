@@ -194,6 +194,154 @@ def test_readme_gallery_is_in_sync():
         "README gallery is stale: run `python -m netcalc.gallery --write`"
 
 
+# --- issue 9: MobileNetV3, DeepLabV3-MobileNetV3-Large, ESPCN -------------------------------------
+
+@pytest.mark.parametrize("name, params, gmacs", [
+    ("mobilenet_v3_large", 5_483_032, "0.22"),   # MobileNet_V3_Large_Weights.IMAGENET1K_V1: 0.22 GFLOPS
+    ("mobilenet_v3_small", 2_542_856, "0.06"),   # MobileNet_V3_Small_Weights.IMAGENET1K_V1: 0.06 GFLOPS
+    # DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1: 10.45 GFLOPS at 520×520
+    ("deeplabv3_mobilenet_v3_large", 11_029_328, "10.45"),
+])
+def test_issue9_totals_equal_torchvision_published_figures(name, params, gmacs):
+    result = analysis(name)
+    assert result.total("params") == params
+    assert f"{result.total('macs') / 1e9:.2f}" == gmacs
+
+
+def bn(c):
+    return 2 * c
+
+
+def test_mobilenet_v3_bneck_with_se_by_hand():
+    # Large b4 (Table 1: 24 → exp 72 → 40, 5×5, SE, ReLU, stride 2), SE squeeze 24 = torchvision's
+    # _make_divisible(72 // 4 = 18, 8) (rounds to 16, below 90 % of 18, so 24)
+    expand = conv(24, 72, 1, bias=False) + bn(72)
+    dw = 72 * 25 + bn(72)
+    se = conv(72, 24, 1) + conv(24, 72, 1)
+    project = conv(72, 40, 1, bias=False) + bn(40)
+    result = analysis("mobilenet_v3_large")
+    b4 = [layer for layer in result.layers if layer.name.startswith("b4.")]
+    assert sum(layer.params for layer in b4) == expand + dw + se + project
+    # 56 → 28 at stride 2; the gate is [72, 1, 1], broadcast over the 28×28 map
+    assert result.layer("b4.dw").output == (72, 28, 28)
+    assert result.layer("b4.se_gate").output == (72, 1, 1)
+    assert result.layer("b4.se_scale").output == (72, 28, 28)
+    assert "b4.add" not in {layer.name for layer in b4}       # stride 2: no residual
+    # NL: ReLU in b1–b6 and the SE squeeze, h-swish from b7 on; the gate is hardsigmoid
+    types = {layer.name: layer.type for layer in result.layers}
+    assert types["b4.dw_relu"] == "relu" and "b4.dw_hswish" not in types
+    assert types["b7.dw_hswish"] == "hardswish" and "b7.dw_relu" not in types
+    assert types["b4.se_gate"] == "hardsigmoid"
+    # b1 has no expansion (exp = inp = 16): its depthwise reads the stem directly, with no
+    # activation in between (a ReLU there would change no count, only the values)
+    assert result.layer("b1.dw").node.inputs == ["stem_hswish"]
+    assert not any(name.startswith("b1.expand") for name in types)
+    assert result.layer("b2.expand.conv").node.inputs == ["b1.add"]
+
+
+def test_mobilenet_v3_small_first_block_flops_by_hand():
+    # Small b1 (Table 2: 16 → exp 16 → 16, 3×3, SE, ReLU, stride 2) on the stem's 16×112×112:
+    # no expansion; depthwise 16·56² outputs of a 9-term dot product (no bias): 17 each; BN 2 and
+    # ReLU 1 per element; SE: pool 1 per input element, 16 → 8 → 16 1×1 convs with bias (2·16 and
+    # 2·8 per output), ReLU 8, hardsigmoid 4 per gate, the broadcast mul 1 per element; project
+    # 16 → 16 without bias (31 per output), BN 2; stride 2: no residual add
+    n = 16 * 56 * 56
+    flops = n * 17 + 2 * n + n + n + 8 * 2 * 16 + 8 + 16 * 2 * 8 + 4 * 16 + n + n * 31 + 2 * n
+    result = analysis("mobilenet_v3_small")
+    assert sum(layer.flops for layer in result.layers if layer.name.startswith("b1.")) == flops
+
+
+def test_mobilenet_v3_blocks_verify_rf():
+    """The bundled probes are above the test budget; MobileNetV3-Small's own bneck block (SE gates,
+    a residual after a gate, ReLU and h-swish rows) at a 12×12 input is not: every field agrees."""
+    from netcalc import rfprobe
+
+    blocks = (SPECS / "mobilenet_v3_small.yaml").read_text(encoding="utf-8").split("\nlayers:\n")[0]
+    text = blocks.replace("input: [3, 224, 224]", "input: [16, 12, 12]") + """
+layers:
+  - {bneck: {inp: 16, exp: 16, out: 16, stride: 2, se: true, sq: 8, expand: false, residual: false}, name: b1}
+  - {bneck: {inp: 16, exp: 72, out: 24, stride: 2, residual: false}, name: b2}
+  - {bneck: {inp: 24, exp: 96, out: 24, k: 5, se: true, sq: 24, re: false, hs: true}, name: b3}
+  - {bneck: {inp: 24, exp: 96, out: 24, k: 5, se: true, sq: 24, re: false, hs: true}, name: b4}
+"""
+    small = analyze_graph(build_graph(load_spec_text(text, "mobilenet_v3_small.yaml")))
+    checks = rfprobe.measure(small, memory_limit=600 * 2**20)
+    assert len(checks) == len(small.layers) == 49
+    assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
+
+
+def test_mobilenet_v3_small_head_by_hand():
+    # 96 → 576 1×1 conv + BN, then Linear(576, 1024) and Linear(1024, 1000)
+    result = analysis("mobilenet_v3_small")
+    head = conv(96, 576, 1, bias=False) + bn(576) + (576 + 1) * 1024 + (1024 + 1) * 1000
+    names = ("last", "last_bn", "fc1", "classifier")
+    assert sum(result.layer(n).params for n in names) == head
+    assert result.layer("last").output == (576, 7, 7)
+
+
+def test_deeplabv3_published_figures_count_the_aux_head():
+    """torchvision builds the published model with aux_loss=True: num_params holds aux_classifier's
+    weights and GFLOPS its convs. Without the aux head neither figure is reached."""
+    result = analysis("deeplabv3_mobilenet_v3_large")
+    aux = [layer for layer in result.layers if layer.name.startswith("aux_")]
+    # FCNHead(40, 21): 3×3 conv 40 → 40 // 4 = 10 (no bias), BN(10), 1×1 conv 10 → 21 with bias
+    aux_params = conv(40, 10, 3, bias=False) + bn(10) + conv(10, 21, 1)
+    # on C2's 65×65 map (520 → 260 → 130 → 65: output stride 8)
+    aux_macs = 65 * 65 * (40 * 10 * 9 + 10 * 21)
+    assert (sum(layer.params for layer in aux), sum(layer.macs for layer in aux)) == (aux_params, aux_macs)
+    assert aux_params == 3_851
+    assert result.total("params") == 11_029_328
+    assert result.total("params") - aux_params == 11_025_477
+    assert f"{result.total('macs') / 1e9:.2f}" == "10.45"
+    assert f"{(result.total('macs') - aux_macs) / 1e9:.2f}" == "10.44"   # not the published figure
+    # both heads end at the input's size; C5 is at output stride 16 (33×33) thanks to the dilated C4
+    assert result.layer("aux_out").output == result.layer("out").output == (21, 520, 520)
+    assert result.layer("last_hswish").output == (960, 33, 33)
+    assert result.layer("b13.dw").output == (672, 33, 33)
+
+
+def test_deeplabv3_head_by_hand():
+    # DeepLabHead(960, 21): ASPP 1×1 + three 3×3 (rates 12, 24, 36) + pooling 1×1, each 256 wide with
+    # BN; projection 1280 → 256 with BN; 3×3 256 → 256 with BN; 1×1 256 → 21 with bias
+    aspp = conv(960, 256, 1, bias=False) + 3 * conv(960, 256, 3, bias=False) + conv(960, 256, 1, bias=False)
+    head = aspp + 5 * bn(256) + conv(1280, 256, 1, bias=False) + bn(256) + conv(256, 256, 3, bias=False) \
+        + bn(256) + conv(256, 21, 1)
+    result = analysis("deeplabv3_mobilenet_v3_large")
+    names = [layer.name for layer in result.layers if layer.name.startswith(("aspp", "head", "classifier"))]
+    assert sum(result.layer(n).params for n in names) == head
+    # the backbone is mobilenet_v3_large without its classifier (fc1, classifier) and with the same
+    # features: dilation changes no count
+    large = analysis("mobilenet_v3_large")
+    features = large.total("params") - (960 + 1) * 1280 - (1280 + 1) * 1000
+    assert result.total("params") == features + head + 3_851
+
+
+def test_espcn_by_hand():
+    result = analysis("espcn")
+    layers = [(1, 64, 5), (64, 64, 3), (64, 32, 3), (32, 9, 3)]
+    assert result.total("params") == sum(conv(i, o, k) for i, o, k in layers) == 59_657
+    positions = 224 * 224
+    assert result.total("macs") == positions * sum(i * o * k * k for i, o, k in layers) == 2_984_869_888
+    # FLOPs: with bias 2·C_in·k² per conv output; 1 per ReLU element; pixel_shuffle moves values only
+    flops = positions * sum(o * 2 * i * k * k for i, o, k in layers) + positions * (64 + 64 + 32)
+    assert result.total("flops") == flops
+    assert result.layer("conv4").output == (9, 224, 224)
+    assert result.layers[-1].output == (1, 672, 672)                 # 3× super-resolution
+    # field: 5 + 2 + 2 + 2 = 11 low-resolution pixels; after the shuffle jump 1/3
+    assert result.layers[-1].rf.size == [11, 11] and [float(j) for j in result.layers[-1].rf.jump] == [1 / 3] * 2
+
+
+def test_espcn_verify_rf_at_a_small_input():
+    """The bundled 224×224 probe is above the test budget; the same layers at 8×8 are not."""
+    from netcalc import rfprobe
+
+    text = (SPECS / "espcn.yaml").read_text(encoding="utf-8").replace("input: [1, 224, 224]", "input: [1, 8, 8]")
+    small = analyze_graph(build_graph(load_spec_text(text, "espcn.yaml")))
+    checks = rfprobe.measure(small, memory_limit=600 * 2**20)
+    assert len(checks) == len(small.layers)
+    assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
+
+
 # --- torchvision's model zoo with today's layer types (issue 9) ----------------------------------
 # Figures: torchvision's documentation page of each builder
 # (pytorch.org/vision/stable/models/generated/torchvision.models.<builder>.html), table of the weight
@@ -364,152 +512,6 @@ def test_regnet_y_400mf_stages_follow_the_quantized_linear_rule():
     assert result.layer("block4.0.b").params == 440 * 8 * 9
 
 
-# --- issue 9: MobileNetV3, DeepLabV3-MobileNetV3-Large, ESPCN -------------------------------------
-
-@pytest.mark.parametrize("name, params, gmacs", [
-    ("mobilenet_v3_large", 5_483_032, "0.22"),   # MobileNet_V3_Large_Weights.IMAGENET1K_V1: 0.22 GFLOPS
-    ("mobilenet_v3_small", 2_542_856, "0.06"),   # MobileNet_V3_Small_Weights.IMAGENET1K_V1: 0.06 GFLOPS
-    # DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1: 10.45 GFLOPS at 520×520
-    ("deeplabv3_mobilenet_v3_large", 11_029_328, "10.45"),
-])
-def test_issue9_totals_equal_torchvision_published_figures(name, params, gmacs):
-    result = analysis(name)
-    assert result.total("params") == params
-    assert f"{result.total('macs') / 1e9:.2f}" == gmacs
-
-
-def bn(c):
-    return 2 * c
-
-
-def test_mobilenet_v3_bneck_with_se_by_hand():
-    # Large b4 (Table 1: 24 → exp 72 → 40, 5×5, SE, ReLU, stride 2), SE squeeze 24 = torchvision's
-    # _make_divisible(72 // 4 = 18, 8) (rounds to 16, below 90 % of 18, so 24)
-    expand = conv(24, 72, 1, bias=False) + bn(72)
-    dw = 72 * 25 + bn(72)
-    se = conv(72, 24, 1) + conv(24, 72, 1)
-    project = conv(72, 40, 1, bias=False) + bn(40)
-    result = analysis("mobilenet_v3_large")
-    b4 = [layer for layer in result.layers if layer.name.startswith("b4.")]
-    assert sum(layer.params for layer in b4) == expand + dw + se + project
-    # 56 → 28 at stride 2; the gate is [72, 1, 1], broadcast over the 28×28 map
-    assert result.layer("b4.dw").output == (72, 28, 28)
-    assert result.layer("b4.se_gate").output == (72, 1, 1)
-    assert result.layer("b4.se_scale").output == (72, 28, 28)
-    assert "b4.add" not in {layer.name for layer in b4}       # stride 2: no residual
-    # NL: ReLU in b1–b6 and the SE squeeze, h-swish from b7 on; the gate is hardsigmoid
-    types = {layer.name: layer.type for layer in result.layers}
-    assert types["b4.dw_relu"] == "relu" and "b4.dw_hswish" not in types
-    assert types["b7.dw_hswish"] == "hardswish" and "b7.dw_relu" not in types
-    assert types["b4.se_gate"] == "hardsigmoid"
-    # b1 has no expansion (exp = inp = 16): its depthwise reads the stem directly, with no
-    # activation in between (a ReLU there would change no count, only the values)
-    assert result.layer("b1.dw").node.inputs == ["stem_hswish"]
-    assert not any(name.startswith("b1.expand") for name in types)
-    assert result.layer("b2.expand.conv").node.inputs == ["b1.add"]
-
-
-def test_mobilenet_v3_small_first_block_flops_by_hand():
-    # Small b1 (Table 2: 16 → exp 16 → 16, 3×3, SE, ReLU, stride 2) on the stem's 16×112×112:
-    # no expansion; depthwise 16·56² outputs of a 9-term dot product (no bias): 17 each; BN 2 and
-    # ReLU 1 per element; SE: pool 1 per input element, 16 → 8 → 16 1×1 convs with bias (2·16 and
-    # 2·8 per output), ReLU 8, hardsigmoid 4 per gate, the broadcast mul 1 per element; project
-    # 16 → 16 without bias (31 per output), BN 2; stride 2: no residual add
-    n = 16 * 56 * 56
-    flops = n * 17 + 2 * n + n + n + 8 * 2 * 16 + 8 + 16 * 2 * 8 + 4 * 16 + n + n * 31 + 2 * n
-    result = analysis("mobilenet_v3_small")
-    assert sum(layer.flops for layer in result.layers if layer.name.startswith("b1.")) == flops
-
-
-def test_mobilenet_v3_blocks_verify_rf():
-    """The bundled probes are above the test budget; MobileNetV3-Small's own bneck block (SE gates,
-    a residual after a gate, ReLU and h-swish rows) at a 12×12 input is not: every field agrees."""
-    from netcalc import rfprobe
-
-    blocks = (SPECS / "mobilenet_v3_small.yaml").read_text(encoding="utf-8").split("\nlayers:\n")[0]
-    text = blocks.replace("input: [3, 224, 224]", "input: [16, 12, 12]") + """
-layers:
-  - {bneck: {inp: 16, exp: 16, out: 16, stride: 2, se: true, sq: 8, expand: false, residual: false}, name: b1}
-  - {bneck: {inp: 16, exp: 72, out: 24, stride: 2, residual: false}, name: b2}
-  - {bneck: {inp: 24, exp: 96, out: 24, k: 5, se: true, sq: 24, re: false, hs: true}, name: b3}
-  - {bneck: {inp: 24, exp: 96, out: 24, k: 5, se: true, sq: 24, re: false, hs: true}, name: b4}
-"""
-    small = analyze_graph(build_graph(load_spec_text(text, "mobilenet_v3_small.yaml")))
-    checks = rfprobe.measure(small, memory_limit=600 * 2**20)
-    assert len(checks) == len(small.layers) == 49
-    assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
-
-
-def test_mobilenet_v3_small_head_by_hand():
-    # 96 → 576 1×1 conv + BN, then Linear(576, 1024) and Linear(1024, 1000)
-    result = analysis("mobilenet_v3_small")
-    head = conv(96, 576, 1, bias=False) + bn(576) + (576 + 1) * 1024 + (1024 + 1) * 1000
-    names = ("last", "last_bn", "fc1", "classifier")
-    assert sum(result.layer(n).params for n in names) == head
-    assert result.layer("last").output == (576, 7, 7)
-
-
-def test_deeplabv3_published_figures_count_the_aux_head():
-    """torchvision builds the published model with aux_loss=True: num_params holds aux_classifier's
-    weights and GFLOPS its convs. Without the aux head neither figure is reached."""
-    result = analysis("deeplabv3_mobilenet_v3_large")
-    aux = [layer for layer in result.layers if layer.name.startswith("aux_")]
-    # FCNHead(40, 21): 3×3 conv 40 → 40 // 4 = 10 (no bias), BN(10), 1×1 conv 10 → 21 with bias
-    aux_params = conv(40, 10, 3, bias=False) + bn(10) + conv(10, 21, 1)
-    # on C2's 65×65 map (520 → 260 → 130 → 65: output stride 8)
-    aux_macs = 65 * 65 * (40 * 10 * 9 + 10 * 21)
-    assert (sum(layer.params for layer in aux), sum(layer.macs for layer in aux)) == (aux_params, aux_macs)
-    assert aux_params == 3_851
-    assert result.total("params") == 11_029_328
-    assert result.total("params") - aux_params == 11_025_477
-    assert f"{result.total('macs') / 1e9:.2f}" == "10.45"
-    assert f"{(result.total('macs') - aux_macs) / 1e9:.2f}" == "10.44"   # not the published figure
-    # both heads end at the input's size; C5 is at output stride 16 (33×33) thanks to the dilated C4
-    assert result.layer("aux_out").output == result.layer("out").output == (21, 520, 520)
-    assert result.layer("last_hswish").output == (960, 33, 33)
-    assert result.layer("b13.dw").output == (672, 33, 33)
-
-
-def test_deeplabv3_head_by_hand():
-    # DeepLabHead(960, 21): ASPP 1×1 + three 3×3 (rates 12, 24, 36) + pooling 1×1, each 256 wide with
-    # BN; projection 1280 → 256 with BN; 3×3 256 → 256 with BN; 1×1 256 → 21 with bias
-    aspp = conv(960, 256, 1, bias=False) + 3 * conv(960, 256, 3, bias=False) + conv(960, 256, 1, bias=False)
-    head = aspp + 5 * bn(256) + conv(1280, 256, 1, bias=False) + bn(256) + conv(256, 256, 3, bias=False) \
-        + bn(256) + conv(256, 21, 1)
-    result = analysis("deeplabv3_mobilenet_v3_large")
-    names = [layer.name for layer in result.layers if layer.name.startswith(("aspp", "head", "classifier"))]
-    assert sum(result.layer(n).params for n in names) == head
-    # the backbone is mobilenet_v3_large without its classifier (fc1, classifier) and with the same
-    # features: dilation changes no count
-    large = analysis("mobilenet_v3_large")
-    features = large.total("params") - (960 + 1) * 1280 - (1280 + 1) * 1000
-    assert result.total("params") == features + head + 3_851
-
-
-def test_espcn_by_hand():
-    result = analysis("espcn")
-    layers = [(1, 64, 5), (64, 64, 3), (64, 32, 3), (32, 9, 3)]
-    assert result.total("params") == sum(conv(i, o, k) for i, o, k in layers) == 59_657
-    positions = 224 * 224
-    assert result.total("macs") == positions * sum(i * o * k * k for i, o, k in layers) == 2_984_869_888
-    # FLOPs: with bias 2·C_in·k² per conv output; 1 per ReLU element; pixel_shuffle moves values only
-    flops = positions * sum(o * 2 * i * k * k for i, o, k in layers) + positions * (64 + 64 + 32)
-    assert result.total("flops") == flops
-    assert result.layer("conv4").output == (9, 224, 224)
-    assert result.layers[-1].output == (1, 672, 672)                 # 3× super-resolution
-    # field: 5 + 2 + 2 + 2 = 11 low-resolution pixels; after the shuffle jump 1/3
-    assert result.layers[-1].rf.size == [11, 11] and [float(j) for j in result.layers[-1].rf.jump] == [1 / 3] * 2
-
-
-def test_espcn_verify_rf_at_a_small_input():
-    """The bundled 224×224 probe is above the test budget; the same layers at 8×8 are not."""
-    from netcalc import rfprobe
-
-    text = (SPECS / "espcn.yaml").read_text(encoding="utf-8").replace("input: [1, 224, 224]", "input: [1, 8, 8]")
-    small = analyze_graph(build_graph(load_spec_text(text, "espcn.yaml")))
-    checks = rfprobe.measure(small, memory_limit=600 * 2**20)
-    assert len(checks) == len(small.layers)
-    assert all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
 # --- issue 9, the structural types: ShuffleNetV2 (channel split and shuffle) ---------------------
 # torchvision's shufflenetv2.py, ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1: "num_params": 2278604,
 # "_ops": 0.145 (the docs print 0.14)

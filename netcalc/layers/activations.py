@@ -13,9 +13,11 @@ itself, gradient 1, where β·x > threshold.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from netcalc.errors import SpecError
 from netcalc.formula import C, Case, Metric, Num, per_element
-from netcalc.layers.base import PASS_THROUGH, Node, register
+from netcalc.layers.base import PASS_THROUGH, Geometry, Node, register
 from netcalc.layers.pointwise import Activation, Elementwise, activation, sigmoid
 from netcalc.params import Param
 
@@ -140,21 +142,40 @@ activation("mish", 5, "x · tanh(softplus(x)): exp, add, log, tanh, multiply", _
 
 # ---- prelu: a learnable negative slope, one shared or one per channel ----
 
-SLOPES = Case(lambda n: "per_channel" if n.params["per_channel"] else "shared", "", shared=Num(1), per_channel=C)
+@dataclass(frozen=True)
+class Slopes(Geometry):
+    count: int  # 1 (shared) or C (one per channel)
+
+
+SLOPES = Case(lambda n: "shared" if n.geometry.count == 1 else "per_channel", "", shared=Num(1), per_channel=C)
 
 
 @register
 class PReLU(Elementwise):
     name = "prelu"
     summary = "x if x > 0 else a·x, a learnable (one shared, or one per channel): compare, multiply"
-    params = (Param("per_channel", "bool", False),)
+    params = (Param("per_channel", "bool", False),
+              Param("num_parameters", "int", None, minimum=1,
+                    doc="PyTorch's PReLU(num_parameters): 1 (shared) or C (per channel), instead of per_channel"))
     flops_count = per_element(2)
-    params_count = Metric(SLOPES, lines=(lambda n: [f"C = {n.in_shape[0]} slopes a, one per channel"
-                                                    if n.params["per_channel"] else "1 slope a, shared by every channel"],))
+    params_count = Metric(SLOPES, lines=(lambda n: ["1 slope a, shared by every channel" if n.geometry.count == 1
+                                                    else f"C = {n.geometry.count} slopes a, one per channel"],))
     probe = PASS_THROUGH
 
+    def configure(self, node: Node) -> Slopes:
+        c, per_channel, given = node.in_shape[0], node.params["per_channel"], node.params["num_parameters"]
+        if given is None:
+            return Slopes(c if per_channel else 1)
+        if given not in (1, c):
+            raise SpecError(f"prelu's num_parameters must be 1 or the input's {c} channels, got {given}"
+                            ).located(node.param_loc("num_parameters"))
+        if per_channel and given != c:
+            raise SpecError(f"prelu with per_channel: true has {c} slopes, but num_parameters says {given}"
+                            ).located(node.param_loc("num_parameters"))
+        return Slopes(given)
+
     def weight_shapes(self, node: Node):
-        return {"weight": (node.in_shape[0] if node.params["per_channel"] else 1,)}
+        return {"weight": (node.geometry.count,)}
 
     def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
         # around PyTorch's initial 0.25, different per channel so that a mixed-up channel shows
@@ -179,6 +200,6 @@ class PReLU(Elementwise):
         x, dy = inputs[0], grad_output
         dx = np.where(x > 0, dy, dy * self._slope(x, weights["weight"]))
         contribution = np.where(x > 0, 0, x * dy)
-        axes = (0,) + tuple(range(2, x.ndim)) if node.params["per_channel"] else None
+        axes = None if node.geometry.count == 1 else (0,) + tuple(range(2, x.ndim))
         da = contribution.sum(axis=axes)
         return [dx], {"weight": np.reshape(da, np.shape(weights["weight"])).astype(x.dtype, copy=False)}

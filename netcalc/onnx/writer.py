@@ -351,7 +351,7 @@ def selu(w, node):
 @emits("prelu")
 def prelu(w, node):
     # ONNX broadcasts the slope from the last axis: one per channel is [C, 1, …]
-    slopes = node.in_shape[0] if node.params["per_channel"] else 1
+    slopes = node.geometry.count  # 1, or one per channel
     w.out(node, "PRelu", w.ins(node) + [w.weight(node, "weight", (slopes,) + (1,) * len(node.spatial_in))])
 
 
