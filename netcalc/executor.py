@@ -139,8 +139,9 @@ def random_weights(graph: Graph, seed: int = 0, dtype=np.float32, positive: bool
     return out
 
 
-def validate_weights(graph: Graph, weights) -> None:
-    """Missing, extra and misshapen arrays are SpecErrors naming the layer and both shapes."""
+def validate_weights(graph: Graph, weights) -> dict:
+    """The weights in the declared shapes; missing, extra and misshapen arrays are SpecErrors naming
+    the layer and both shapes (a shape the layer type accepts instead is reshaped)."""
     expected = expected_weights(graph)
     names = set(weights)
     for name, shape in expected.items():
@@ -158,6 +159,8 @@ def validate_weights(graph: Graph, weights) -> None:
         raise SpecError(f"weights: unexpected array '{extra[0]}'"
                         f"{did_you_mean(extra[0], expected)}"
                         + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+    # an accepted alternative layout (a [C, 1, 1] per-channel vector) becomes the declared shape
+    return {name: np.reshape(weights[name], shape) for name, shape in expected.items()}
 
 
 # ---------------------------------------------------------------------------
@@ -196,10 +199,8 @@ class Executor:
         if weights is None:
             weights = random_weights(graph, seed, self.dtype, positive=probe)
         else:
-            validate_weights(graph, weights)
-        # an accepted alternative layout (a [C, 1, 1] per-channel vector) becomes the declared shape
-        shapes = expected_weights(graph)
-        self.weights = {k: np.asarray(v, dtype=self.dtype).reshape(shapes[k]) for k, v in weights.items()}
+            weights = validate_weights(graph, weights)
+        self.weights = {k: np.asarray(v, dtype=self.dtype) for k, v in weights.items()}
         self.ctx = RunContext(max_workspace_bytes=max_workspace_bytes)
         self.probe = probe
 

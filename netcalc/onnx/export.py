@@ -29,7 +29,7 @@ def export_file(spec_path: str, out_path: str, weights_path: str | None, opset: 
     graph = build_graph(load_network(spec_path))
     if weights_path is not None:
         weights = load_weights_file(weights_path)
-        validate_weights(graph, weights)
+        weights = validate_weights(graph, weights)
     elif graph.spec.weights is not None:
         weights = graph.spec.weights()
     else:

@@ -65,11 +65,11 @@ def _data(r, name) -> bool:
     return isinstance(r.values.get(name), Act)
 
 
-def _finish(r, group: list[int], type_name: str, params, inputs, weights=None) -> bool:
+def _finish(r, group: list[int], type_name: str, params, inputs, weights=None, output=None) -> bool:
     if not r.internal_ok(group):
         return False
     nodes = [r.nodes[i] for i in group]
-    r.emit(nodes, type_name, params, inputs, weights)
+    r.emit(nodes, type_name, params, inputs, weights, output=output)
     r.done.update(group)
     return True
 
@@ -326,6 +326,8 @@ def layernorm_decomposed(r, i):
         return False
     x, group, axes, eps, weights, out = found
     rank = len(r.act(r.nodes[i], x).shape) + 1
+    if rank > 2 and sorted(a % rank for a in axes) == list(range(2, rank)):  # over each channel's positions
+        return _emit_instancenorm(r, sorted(group), x, eps, weights, out)
     if [a % rank for a in axes] != [1]:
         return False
     return _emit_layernorm(r, sorted(group), x, eps, weights, out)
@@ -369,6 +371,25 @@ def transposed(r, i):
     group = sorted(set(group + [k]))
     # the layer reads the Transpose's input; its output is the second Transpose's
     return _emit_layernorm(r, group, node.input[0], eps, weight_names, back.output[0])
+
+
+# ---- instance and group normalisation written out (netcalc's own export before opset 21, issue 9) --
+def _per_channel(r, names: dict, c: int):
+    """{key: WeightRef} of a [C] / [C, 1, …] affine weight, or None when the size is not C."""
+    refs = {}
+    for key, name in names.items():
+        if math.prod(r.dims_of(None, name)) != c:
+            return None
+        refs[key] = WeightRef(name, shape=(c,))
+    return refs
+
+
+def _emit_instancenorm(r, group, x, eps, weight_names, output):
+    c = r.act(r.nodes[group[0]], x).shape[0]
+    weights = _per_channel(r, weight_names, c)
+    if weights is None or len(weights) == 1:  # instancenorm's affine map has both weight and bias
+        return False
+    return _finish(r, group, "instancenorm", {"eps": short_float(eps), "affine": bool(weights)}, [x], weights, output)
 
 
 def _channel_affine_at(r, j: int, data: str, x):
