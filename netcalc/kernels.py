@@ -643,7 +643,7 @@ def pad_forward(x, pads, mode, value=0.0):
     for axis, (n, (before, after)) in enumerate(zip(x.shape[2:], pads)):
         if before or after:
             y = np.take(y, padding_sources(n, before, after, mode), axis=2 + axis)
-    return np.ascontiguousarray(y)
+    return x.copy() if y is x else y  # np.take makes a new array; no pads: a copy, never x itself
 
 
 def pad_backward(dy, x_shape, pads, mode):

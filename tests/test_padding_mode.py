@@ -146,3 +146,12 @@ def test_against_torch(mode, case):
     grads = ex.backward(x, fwd, node.name, dy)
     np.testing.assert_allclose(grads.input, xt.grad.numpy(), rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(grads.weights[f"{node.name}.weight"], conv.weight.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_the_memory_estimate_counts_the_padded_copy():
+    # reflect padding 4 on a 3×10×10 input: the executor first builds a 3×18×18 copy per sample
+    zeros, reflect = (analyze_spec([3, 10, 10], [{"conv": {"out": 2, "kernel": 3, "padding": 4,
+                                                            "padding_mode": mode}}]).layers[0].node
+                      for mode in ("zeros", "reflect"))
+    extra = reflect.kind.workspace_bytes(reflect, 2, 4, 2**30) - zeros.kind.workspace_bytes(zeros, 2, 4, 2**30)
+    assert extra == 2 * 4 * 3 * 18 * 18

@@ -517,6 +517,17 @@ def test_regnet_y_400mf_stages_follow_the_quantized_linear_rule():
 # "_ops": 0.145 (the docs print 0.14)
 ZOO["shufflenet_v2_x1_0"] = ("ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1", 2_278_604, "0.14", "0.145")
 SHUFFLENET_STAGES = ((24, 116, 4, 28), (116, 232, 8, 14), (232, 464, 4, 7))  # in, out, units, output size
+SHUFFLENET_UNITS = [{"unit": {"out": 16}, "first": {"stride": 2, "down": True, "split": False}, "repeat": 3,
+                     "name": "s"}]  # a stride-2 unit and two stride-1 units of 16 channels
+
+
+def spec_variant(name: str, input_shape, layers):
+    """A bundled spec's own blocks with another input and other top-level layers."""
+    import yaml
+
+    doc = yaml.safe_load((SPECS / f"{name}.yaml").read_text(encoding="utf-8"))
+    doc.update(input=list(input_shape), layers=layers)
+    return analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc, sort_keys=False), f"{name}_variant.yaml")))
 
 
 def test_shufflenet_v2_cites_and_equals_torchvisions_figures():
@@ -555,14 +566,10 @@ def test_shufflenet_v2_units_against_torch():
     torchvision writes them (chunk, cat, channel_shuffle by view/transpose), with the same weights."""
     torch = pytest.importorskip("torch")
     import numpy as np
-    import yaml
 
     from netcalc.executor import Executor
 
-    doc = yaml.safe_load((SPECS / "shufflenet_v2_x1_0.yaml").read_text(encoding="utf-8"))
-    doc.update(input=[8, 10, 10], layers=[{"unit": {"out": 12}, "first": {"stride": 2, "down": True, "split": False},
-                                           "repeat": 2, "name": "s"}])
-    result = analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc), "units.yaml")))
+    result = spec_variant("shufflenet_v2_x1_0", [8, 10, 10], SHUFFLENET_UNITS)
     ex = Executor(result.graph, dtype=np.float64, seed=1)
     w = {k: torch.tensor(v) for k, v in ex.weights.items()}
     f = torch.nn.functional
@@ -594,21 +601,12 @@ def test_shufflenet_v2_units_against_torch():
         return out.view(n, 2, c // 2, h, wd).transpose(1, 2).contiguous().view(n, c, h, wd)
 
     x = ex.random_input(2, seed=2)
-    expected = unit(unit(torch.tensor(x), "s.0", 2), "s.1", 1).numpy()
-    np.testing.assert_allclose(ex.forward(x, keep=True).outputs["s.1.shuffle"], expected, rtol=1e-10, atol=1e-12)
+    expected = unit(unit(unit(torch.tensor(x), "s.0", 2), "s.1", 1), "s.2", 1).numpy()
+    np.testing.assert_allclose(ex.forward(x, keep=True).outputs["s.2.shuffle"], expected, rtol=1e-10, atol=1e-12)
 
 
 # --- issue 9, the structural types: CycleGAN's ResNet generator (reflection padding) ------------
 CYCLEGAN = "cyclegan_resnet_generator"
-
-
-def _cyclegan_variant(input_shape, layers):
-    """The generator spec's own blocks (resnet_block) with other top-level layers."""
-    import yaml
-
-    doc = yaml.safe_load((SPECS / f"{CYCLEGAN}.yaml").read_text(encoding="utf-8"))
-    doc.update(input=input_shape, layers=layers)
-    return analyze_graph(build_graph(load_spec_text(yaml.safe_dump(doc, sort_keys=False), "variant.yaml")))
 
 
 def _mini_cyclegan(ngf=4, blocks=2, size=12):
@@ -667,7 +665,7 @@ def test_cyclegan_generator_small_verify_rf():
     # the full generator's probe needs tens of GiB; its layers and blocks at a small width do not
     from netcalc import rfprobe
 
-    checks = rfprobe.measure(_cyclegan_variant([3, 12, 12], _mini_cyclegan()), memory_limit=600 * 2**20)
+    checks = rfprobe.measure(spec_variant(CYCLEGAN, [3, 12, 12], _mini_cyclegan()), memory_limit=600 * 2**20)
     assert checks and all(c.status == "ok" for c in checks), [c for c in checks if c.status != "ok"]
 
 
@@ -679,11 +677,11 @@ def test_cyclegan_reflection_pads_equal_padding_mode_reflect():
     from netcalc.executor import Executor
 
     layers = _mini_cyclegan()
-    with_pads = _cyclegan_variant([3, 12, 12], layers)
+    with_pads = spec_variant(CYCLEGAN, [3, 12, 12], layers)
     folded = [dict(entry, conv={**entry["conv"], "padding": 3, "padding_mode": "reflect"})
               if isinstance(entry, dict) and entry.get("name", "").startswith("c7") else entry
               for entry in layers if not (isinstance(entry, dict) and "pad" in entry)]
-    with_modes = _cyclegan_variant([3, 12, 12], folded)
+    with_modes = spec_variant(CYCLEGAN, [3, 12, 12], folded)
     assert with_modes.total("params") == with_pads.total("params")
     assert with_modes.total("macs") == with_pads.total("macs")
     ex = Executor(with_pads.graph, dtype=np.float64, seed=3)
@@ -701,7 +699,7 @@ def test_cyclegan_generator_against_torch():
 
     from netcalc.executor import Executor
 
-    a = _cyclegan_variant([3, 12, 12], _mini_cyclegan(blocks=2))
+    a = spec_variant(CYCLEGAN, [3, 12, 12], _mini_cyclegan(blocks=2))
     ex = Executor(a.graph, dtype=np.float64, seed=5)
     nn = torch.nn
 
@@ -849,3 +847,15 @@ def test_diffusion_unet_relation_to_ddpm_cifar10():
     params, _ = ddpm_unet_by_hand(attention=True, time_embedding=True)
     assert f"{params / 1e6:.1f}" == "35.7"
     assert "35.7 million" in header("diffusion_unet")
+
+
+def test_shufflenet_v2_units_verify_rf():
+    # the whole network's probe is far above the test budget; its block (split, both branches,
+    # concat, shuffle) at a small size is not: every channel of a position has its field, whichever
+    # branch the shuffle brought it from
+    from netcalc import rfprobe
+
+    result = spec_variant("shufflenet_v2_x1_0", [8, 12, 12], SHUFFLENET_UNITS)
+    checks = rfprobe.measure(result, memory_limit=600 * 2**20)
+    assert len(checks) == len(result.layers) and all(c.status == "ok" for c in checks), \
+        [c for c in checks if c.status != "ok"]

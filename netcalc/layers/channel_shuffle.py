@@ -21,7 +21,11 @@ class ChannelGroups(Geometry):
 
 
 def _swap(a, first: int, second: int):
-    """Channels as (first, second) → (second, first), read back as one channel axis."""
+    """Channels as (first, second) → (second, first), read back as one channel axis. Always a new
+    array: with one group (or one channel per group) the reshape would be a view of the input,
+    which the executor may later overwrite in place."""
+    if first == 1 or second == 1:
+        return a.copy()
     n, rest = a.shape[0], a.shape[2:]
     return a.reshape((n, first, second) + rest).swapaxes(1, 2).reshape(a.shape)
 

@@ -124,10 +124,13 @@ class Conv(Windowed):
         # columns
         padded_side, column_side = ((node.out_shape, node.in_shape) if self.scatters
                                     else (node.in_shape, node.out_shape))
-        # a copying padding mode first pads the input (a copy with the full pads), then convolves
-        temporaries = 1 if node.geometry.padding_mode == "zeros" else 2
-        return _window_workspace(node, padded_side[0], padded_side[1:], column_side[1:], batch, itemsize,
-                                 max_workspace, temporaries=temporaries)
+        workspace = _window_workspace(node, padded_side[0], padded_side[1:], column_side[1:], batch, itemsize,
+                                      max_workspace, temporaries=1)
+        g = node.geometry
+        if g.padding_mode == "zeros":
+            return workspace
+        # a copying padding mode first pads the whole input in that mode (kernels.pad_forward)
+        return workspace + batch * itemsize * g.c_in * prod(n + b + a for n, (b, a) in zip(node.spatial_in, g.pads))
 
     def _padded(self, node, x, mode):
         """(input, pads) for the conv kernels: x itself with zero padding; with a copying

@@ -66,6 +66,8 @@ class PixelShuffle(LayerType):
 def shuffle(x, r: int):
     """(N, C·r^d, s₁, …) → (N, C, r·s₁, …): channel c·r^d + offset goes to that offset of each
     r×…×r block, the first axis's offset most significant."""
+    if r == 1:  # the identity: a new array, not a view the executor might overwrite in place
+        return x.copy()
     d = x.ndim - 2
     c = x.shape[1] // r ** d
     blocks = x.reshape(x.shape[:1] + (c,) + (r,) * d + x.shape[2:])
@@ -76,6 +78,8 @@ def unshuffle(y, r: int):
     """(N, C, r·s₁, …) → (N, C·r^d, s₁, …), the inverse of :func:`shuffle`."""
     import numpy as np
 
+    if r == 1:
+        return y.copy()
     d = y.ndim - 2
     split = y.reshape(y.shape[:2] + tuple(a for n in y.shape[2:] for a in (n // r, r)))
     flat = split.transpose(np.argsort(_interleaved(d)))
