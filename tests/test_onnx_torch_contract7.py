@@ -135,3 +135,22 @@ def test_contract_7_module_exported_by_pytorch_reads_with_equal_outputs_and_numb
     padding_modes = {layer.type: layer.node.params.get("padding_mode") for layer in analysis.layers
                      if layer.type in ("conv", "depthwise") and layer.node.params.get("padding_mode") != "zeros"}
     assert padding_modes == {"conv": "reflect", "depthwise": "circular"}
+
+
+def test_dynamo_exports_of_modules_torchscript_cannot_write(tmp_path):
+    """nn.ChannelShuffle (no TorchScript export; dynamo: Reshapes with allowzero=1) and a softplus
+    whose threshold matters (dynamo: Greater/Where; TorchScript drops the threshold)."""
+    pytest.importorskip("onnxscript", reason="the dynamo exporter needs onnxscript")
+    torch.manual_seed(5)
+    net = nn.Sequential(nn.Conv2d(3, 6, 1), nn.ChannelShuffle(3), nn.Softplus(beta=1.5, threshold=0.5)).eval()
+    x = torch.randn(2, 3, 5, 5)
+    path = tmp_path / "dyn.onnx"
+    torch.onnx.export(net, (x,), str(path), opset_version=18, dynamo=True, input_names=["x"], output_names=["y"])
+    with torch.no_grad():
+        want = net(x).numpy()
+    spec = load_onnx(path)
+    graph = build_graph(spec)
+    last = spec.layers[-1].name
+    assert_close(Executor(graph, spec.weights()).forward(x.numpy(), keep={last}).outputs[last], want, what="output")
+    assert [(node.kind.name, {k: v for k, v in node.params.items() if k != "bias"}) for node in graph.nodes][1:] == \
+        [("channel_shuffle", {"groups": 3}), ("softplus", {"beta": 1.5, "threshold": 0.5})]
