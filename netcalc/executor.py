@@ -189,6 +189,13 @@ class Gradients:
     weights: dict[str, np.ndarray]  # PyTorch names, zero arrays for layers the element ignores
 
 
+def _aliased(array, *arrays_by_name) -> bool:
+    """Whether another live or kept array may share memory with `array` (a flatten is a view of its
+    input): overwriting `array` in place would silently change that one too."""
+    return any(other is not array and np.may_share_memory(array, other)
+               for arrays in arrays_by_name for other in arrays.values())
+
+
 class Executor:
     """Runs a Graph. weights=None → `random_weights(graph, seed, dtype, positive=probe)`."""
 
@@ -240,7 +247,8 @@ class Executor:
             inputs = [live[name] for name in node.inputs]
             source = node.inputs[0]
             dead = (not _caches and source != "input" and last_use[source] == i
-                    and node.inputs.count(source) == 1 and source not in result.outputs)
+                    and node.inputs.count(source) == 1 and source not in result.outputs
+                    and not _aliased(live[source], live, result.outputs))
             y, cache = self.op(node).forward(node, inputs, self.node_weights(node), in_place if dead else ctx)
             live[node.name] = y
             result.shapes[node.name] = tuple(y.shape[1:])

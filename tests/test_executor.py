@@ -580,3 +580,25 @@ def test_every_layer_backward_matches_finite_differences(layer, shape):
     np.testing.assert_allclose(grads.input, naive.numerical_grad(value, x), **GRAD_TOL)
     for name, w in ex.weights.items():
         np.testing.assert_allclose(grads.weights[name], naive.numerical_grad(value, w), err_msg=name, **GRAD_TOL)
+
+
+def test_in_place_relu_never_changes_a_view_of_its_input():
+    # flatten `f` is a view of conv `c`; relu `r` is c's last reader. Overwriting c in place would
+    # change f too, so the concat would differ between keeping every output and keeping only it.
+    graph = graph_of("""
+input: [2, 4, 4]
+layers:
+  - {conv: {out: 3, kernel: 3, padding: 1}, name: c}
+  - {flatten: , name: f}
+  - {relu: , name: r, from: c}
+  - {flatten: , name: g}
+  - {concat: , name: cat, from: [f, g]}
+""")
+    executor = Executor(graph, seed=3)
+    x = executor.random_input(batch=2, seed=4)
+    every = executor.forward(x, keep=True).outputs
+    only = executor.forward(x, keep={"cat"}).outputs["cat"]
+    np.testing.assert_array_equal(only, every["cat"])
+    # and by definition: the first half is the conv's output, the second its rectified copy
+    np.testing.assert_array_equal(only[:, :48], every["c"].reshape(2, -1))
+    np.testing.assert_array_equal(only[:, 48:], np.maximum(every["c"], 0).reshape(2, -1))
