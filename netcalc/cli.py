@@ -371,6 +371,7 @@ def main():
 @format_option("table", "json", "markdown")
 @click.option("--fail-over", "fail_over", type=click.FloatRange(min=0), default=None, metavar="PERCENT",
               help="Exit 1 when a total (params, MACs, FLOPs, activations) grows by more than PERCENT %.")
+@input_shape_option  # issue 10: ONNX models with symbolic input dims (both sides)
 @reports_errors
 def diff_command(old, new, fmt, fail_over):
     """Layer-by-layer and total differences between two specs (OLD may be git:REV:path).
@@ -521,6 +522,7 @@ def _html_report(analysis) -> str:
 @click.option("--collapse", is_flag=True, help="Fold every block instance (and composite layer, and repeat "
                                                "of plain layers) into one node.")
 @click.option("--counts", is_flag=True, help="Also show params and MACs on each node.")
+@input_shape_option  # issue 10: ONNX models with symbolic input dims
 @reports_errors
 def draw(spec, output, fmt, collapse, counts):
     """The network as a picture: one node per layer (name, type, output shape), edges from
@@ -549,6 +551,7 @@ def draw(spec, output, fmt, collapse, counts):
               help="Random inputs and weight draws to average over.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the inputs and weights.")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
+@input_shape_option  # issue 10: ONNX models with symbolic input dims
 @reports_errors
 def erf(spec, layer_name, output, fmt, samples, seed, max_memory):
     """The effective receptive field of a central unit: the magnitude of its input gradient
