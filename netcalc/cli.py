@@ -123,9 +123,15 @@ def analyze(spec, fmt, output, batch, dtype, optimizer):
     params and MACs sit by layer kind, and the memory inference and a training step need.
 
     --format html -o report.html writes one self-contained page (sortable table, charts, diagram)."""
+    import gc
+
     from netcalc.analysis import analyze_file
     from netcalc import report
 
+    # A short-lived process that builds one large object graph: the cyclic collector would scan it
+    # again and again as it grows (half the time of a 10,000-layer spec); nothing here is cyclic
+    # garbage, reference counting frees it all.
+    gc.disable()
     analysis = analyze_file(spec, batch, dtype, optimizer)
     analysis.memory  # noqa: B018  (computed up front so its warnings are printed below)
     for warning in analysis.warnings:
@@ -224,9 +230,12 @@ def _progress(total: int, description: str):
 @format_option("table", "json")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random input and weights.")
+@click.option("--probe", type=click.Choice(["support", "float"]), default="support", show_default=True,
+              help="With --rf: support (backward-only 0/1 propagation, fast) or float (the executor's float32 "
+                   "backward at full channels, the reference).")
 @input_shape_option
 @reports_errors
-def verify(spec, batch, dtype, optimizer, check_rf, check_memory, fmt, max_memory, seed):
+def verify(spec, batch, dtype, optimizer, check_rf, check_memory, fmt, max_memory, seed, probe):
     """Run the NumPy reference executor and check every layer's real output shape (and, with
     --rf, its receptive field) against the calculation. Exit 0 all agree, 1 a mismatch."""
     import json
@@ -243,7 +252,8 @@ def verify(spec, batch, dtype, optimizer, check_rf, check_memory, fmt, max_memor
     with _progress(steps, "verify") as tick:
         # the executor runs at --batch (default 1, whatever the spec's batch: says for its budgets)
         result = verification.verify(analysis, batch=batch or 1, seed=seed, memory_limit=limit,
-                                     check_rf=check_rf, on_layer=tick, check_memory=check_memory)
+                                     check_rf=check_rf, on_layer=tick, check_memory=check_memory,
+                                     probe=probe)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -390,6 +400,7 @@ def main():
 @format_option("table", "json", "markdown")
 @click.option("--fail-over", "fail_over", type=click.FloatRange(min=0), default=None, metavar="PERCENT",
               help="Exit 1 when a total (params, MACs, FLOPs, activations) grows by more than PERCENT %.")
+@input_shape_option  # issue 10: ONNX models with symbolic input dims (both sides)
 @reports_errors
 def diff_command(old, new, fmt, fail_over):
     """Layer-by-layer and total differences between two specs (OLD may be git:REV:path).
@@ -540,6 +551,7 @@ def _html_report(analysis) -> str:
 @click.option("--collapse", is_flag=True, help="Fold every block instance (and composite layer, and repeat "
                                                "of plain layers) into one node.")
 @click.option("--counts", is_flag=True, help="Also show params and MACs on each node.")
+@input_shape_option  # issue 10: ONNX models with symbolic input dims
 @reports_errors
 def draw(spec, output, fmt, collapse, counts):
     """The network as a picture: one node per layer (name, type, output shape), edges from
@@ -568,6 +580,7 @@ def draw(spec, output, fmt, collapse, counts):
               help="Random inputs and weight draws to average over.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the inputs and weights.")
 @click.option("--max-memory", default=None, metavar="SIZE", help=MAX_MEMORY_HELP)
+@input_shape_option  # issue 10: ONNX models with symbolic input dims
 @reports_errors
 def erf(spec, layer_name, output, fmt, samples, seed, max_memory):
     """The effective receptive field of a central unit: the magnitude of its input gradient

@@ -1,5 +1,15 @@
 """Receptive fields measured by the executor's own backward pass (`netcalc verify --rf`).
 
+Two probes, compared the same way (steps 3–4 below):
+
+- the support probe (the default, `support_reach`): backward only, 0/1 arrays, through each layer
+  type's `support` (its executor kernels on one channel standing for all, a kernel of ones for
+  convs; see LayerType.support), each layer at the smallest input that holds its field
+  (`_support_groups`). In probe mode every stand-in is linear with positive weights on positive
+  values, so whether a gradient entry is nonzero does not depend on any value: propagating only
+  the support is exact (tests/test_rf_probes.py compares it with the float probe).
+- the float probe (`--probe float`, `float_reach`), the reference, described here:
+
 Method. The field of output unit u is the set of input pixels its value depends on, i.e. the
 support of d y[u] / d x. We measure it directly:
 
@@ -41,6 +51,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
+from math import lcm, prod
 
 import numpy as np
 
@@ -94,8 +105,12 @@ def _local(layer) -> bool:
 
 
 def _units(field_list, spatial_out):
-    """Seed units: u0 near the centre with a non-empty field on every axis, then u0 + k·e_a for
-    k = 1 … period (u0 + period·e_a is in u0's residue class, so its field is non-empty too)."""
+    """Seed units (ks, u): u0 near the centre with a non-empty field on every axis, then the
+    diagonal u0 + k·(1, …, 1) for k = 1 … P (P the largest period). Along an axis of period p the
+    units k < p cover one period (the size) and k, k + p are one period apart (the jump; u0 + p·e
+    is in u0's residue class, so its field is non-empty too). ks[a] = k, or None where axis a is
+    too short and the unit is held at its last output (it then measures nothing along a, but is
+    still compared in place)."""
     u0 = []
     for f, m in zip(field_list, spatial_out):
         c = max(0, (m - 2 * f.period) // 2)
@@ -103,65 +118,215 @@ def _units(field_list, spatial_out):
             c += 1
         u0.append(c)
     units = []
-    for axis, (f, m) in enumerate(zip(field_list, spatial_out)):
-        for k in range(f.period + 1):  # one period for the size, + the unit one period on for the jump
-            u = list(u0)
-            u[axis] += k
-            if u[axis] < m:
-                units.append((axis, k, tuple(u)))
+    for k in range(max(f.period for f in field_list) + 1):
+        ks = tuple(k if c + k < m else None for c, m in zip(u0, spatial_out))
+        if k == 0 or any(x is not None for x in ks):
+            units.append((ks, tuple(min(c + k, m - 1) for c, m in zip(u0, spatial_out))))
     return units
 
 
-def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None) -> list[RFCheck]:
-    """Measure every spatial layer's rf with the executor and compare with the calculation.
-    Refuses (SpecError) before allocating when the probe pass would exceed memory_limit."""
-    from netcalc.executor import Executor, check_memory, default_memory_limit
+PROBES = ("support", "float")
 
+
+def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None, probe: str = "support") -> list[RFCheck]:
+    """Measure every spatial layer's rf and compare with the calculation: with the support probe
+    (the default, see the module docstring) or the float probe (the executor's own float32
+    backward at full channels: the reference)."""
     if len(analysis.graph.input_shape) < 2:
         return []
-    graph, big_spatial = enlarged_graph(analysis)
-    big = analyze_graph(graph)
     original = {layer.name: layer for layer in analysis.layers}
-    plans = {}
-    for layer in big.layers:
-        if layer.rf is not None:
-            plans[layer.name] = _units(layer.rf.fields, layer.node.spatial_out)
-    batch = max([len(u) for u in plans.values()] or [1])
+    checks = {}
+    groups = _float_groups(analysis, memory_limit) if probe == "float" else _support_groups(analysis)
+    for big, names in groups:
+        layers = {layer.name: layer for layer in big.layers}
+        spatial = big.graph.input_shape[1:]
+        plans = {name: _units(layers[name].rf.fields, layers[name].node.spatial_out) for name in names}
+        targets = {name: list(dict.fromkeys(u for _, u in units)) for name, units in plans.items()}
+        measure_fn = float_reach if probe == "float" else support_reach
+        reach = measure_fn(big.graph, targets, memory_limit)
+        for name in names:
+            by_unit = dict(zip(targets[name], reach[name]))
+            checks[name] = _check_layer(layers[name], original[name].rf, plans[name], by_unit, spatial)
+    out = []
+    for layer in analysis.layers:
+        if layer.name in checks:
+            out.append(checks[layer.name])
+        if on_layer is not None:
+            on_layer(layer.node)
+    return out
+
+
+# ---- the float probe (the reference): one enlarged input, the executor's forward and backward ----
+
+def _float_groups(analysis: Analysis, memory_limit):
+    graph, _ = enlarged_graph(analysis)
+    big = analyze_graph(graph)
+    return [(big, [layer.name for layer in big.layers if layer.rf is not None])]
+
+
+def float_reach(graph, targets: dict, memory_limit: int | None = None) -> dict:
+    """{layer: bool array (len(units), *input spatial)}: where the float32 input gradient of a
+    seed at every channel of each unit is nonzero, by the executor in probe mode."""
+    from netcalc.executor import Executor, check_memory, default_memory_limit
+
+    batch = max([len(units) for units in targets.values()] or [1])
     check_memory(graph, batch, 4, default_memory_limit() if memory_limit is None else memory_limit,
                  keep_all=True)
     ex = Executor(graph, dtype=np.float32, probe=True)
     x = ex.random_input(batch, positive=True)
     fwd = ex.forward(x, keep=True, _caches=True)
-    checks = []
-    for layer in big.layers:
-        if layer.rf is not None:
-            checks.append(_check_layer(layer, original[layer.name].rf, plans[layer.name], ex, x, fwd,
-                                       big_spatial))
-        if on_layer is not None:
-            on_layer(layer.node)
-    return checks
+    out = {}
+    for name, units in targets.items():
+        # Only the first len(units) samples carry a seed: run the backward on that slice of the batch.
+        n = len(units)
+        part = dataclasses.replace(fwd, outputs={k: v[:n] for k, v in fwd.outputs.items()})
+        seed = np.zeros_like(part.outputs[name])
+        for j, u in enumerate(units):
+            seed[(j, slice(None)) + u] = 1.0  # every channel of unit u: the position's whole field
+        dx = ex.backward(x[:n], part, name, seed, weight_grads=False).input
+        out[name] = np.any(dx != 0, axis=1)
+    return out
 
 
-def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
+# ---- the support probe: per layer an input just large enough, backward only, one channel ----
+
+def _support_groups(analysis: Analysis):
+    """[(analysis at a probe input, names of the layers probed there)]. A layer with a local field
+    is probed at the smallest input, grown or shrunk from the spec's by a multiple of
+    `stride_step` on each side, at which its calculated size and jump are the spec's and its
+    probed units' calculated fields lie inside the input: as few pixels as its field needs. The
+    others (fields that span the input) are probed at the spec's own input."""
+    spec = analysis.graph.spec
+    n0 = spec.input_shape[1:]
+    step = stride_step(analysis)
+    zero = (0,) * len(n0)
+    built = {zero: analysis}
+
+    def at(margins):
+        if margins not in built:
+            shape = (spec.input_shape[0], *(n + 2 * m for n, m in zip(n0, margins)))
+            try:
+                built[margins] = analyze_graph(build_graph(dataclasses.replace(spec, input_shape=shape)))
+            except SpecError:  # too small for some layer, or a fixed-size layer that cannot take it
+                built[margins] = None
+        return built[margins]
+
+    groups: dict[tuple, list[str]] = {}
+    for layer in analysis.layers:
+        if layer.rf is None:
+            continue
+        chosen = zero
+        if _local(layer):
+            # from the first multiple of the step that holds the field, one step at a time
+            margins = tuple(-((n - (s or 1)) // 2 // st) * st for s, n, st in zip(layer.rf.size, n0, step))
+            for _ in range(32):
+                big = at(margins)
+                probed = None if big is None else _find(big, layer.name)
+                if (probed is not None and probed.rf is not None and list(probed.rf.size) == list(layer.rf.size)
+                        and list(probed.rf.jump) == list(layer.rf.jump)
+                        and _fits(probed, big.graph.input_shape[1:])):
+                    chosen = margins
+                    break
+                margins = tuple(m + st for m, st in zip(margins, step))
+        groups.setdefault(chosen, []).append(layer.name)
+    return [(at(margins), names) for margins, names in groups.items()]
+
+
+def _find(analysis: Analysis, name: str):
+    return next((layer for layer in analysis.layers if layer.name == name), None)
+
+
+def stride_step(analysis: Analysis) -> list[int]:
+    """Per axis, the lcm of every local layer's cumulative stride (the numerator of its jump):
+    growing the input by a multiple of it on each side grows every layer's output by a whole
+    number, so floors, ceil_mode and the equal sizes a U-Net's concats need stay as they are."""
+    steps = [1] * (len(analysis.graph.input_shape) - 1)
+    for layer in analysis.layers:
+        if layer.rf is not None and _local(layer):
+            for axis, jump in enumerate(layer.rf.jump):
+                steps[axis] = lcm(steps[axis], Fraction(jump).numerator)
+    return steps
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def _fits(layer, spatial) -> bool:
+    """Whether the layer has outputs enough for every probed unit (so its jump is measurable) and
+    their calculated fields lie inside the input."""
+    units = _units(layer.rf.fields, layer.node.spatial_out)
+    return (None not in units[-1][0] and len(units) == 1 + max(f.period for f in layer.rf.fields)
+            and all(_clip(f.bounds(o), n) == f.bounds(o)
+                    for _, u in units for f, o, n in zip(layer.rf.fields, u, spatial)))
+
+
+# Bytes the support probe's arrays may take at once (per chunk of seeds)
+SUPPORT_BUDGET_BYTES = 256 * 2 ** 20
+
+
+def support_reach(graph, targets: dict, memory_limit: int | None = None) -> dict:
+    """{layer: bool array (len(units), *input spatial)}: where the gradient of a seed at every
+    channel of each unit reaches the input, by a backward walk of 0/1 arrays through each layer
+    type's `support` (no forward pass). Seeds share walks, one batch entry each, in chunks that
+    keep the arrays under SUPPORT_BUDGET_BYTES (a layer with a long period, such as an upsample to
+    a fixed size, may spread its units over several chunks)."""
+    from netcalc.layers.base import RunContext
+    from netcalc.units import DEFAULT_WORKSPACE_BYTES
+
+    ctx = RunContext(max_workspace_bytes=DEFAULT_WORKSPACE_BYTES, weight_grads=False)
+    index = {node.name: i for i, node in enumerate(graph.nodes)}
+    largest = max(prod(shape[1:]) for shape in [graph.input_shape, *(n.out_shape for n in graph.nodes)])
+    budget = SUPPORT_BUDGET_BYTES if memory_limit is None else min(SUPPORT_BUDGET_BYTES, memory_limit // 4)
+    batch = max(1, min(64, budget // (4 * 8 * largest)))  # ~8 live one-channel arrays per seed
+    seeds = [(name, u) for name in sorted(targets, key=index.__getitem__) for u in targets[name]]
+    parts = {name: [] for name in targets}
+    for start in range(0, len(seeds), batch):
+        chunk = seeds[start:start + batch]
+        for (name, _), reach in zip(chunk, _support_walk(graph, index, chunk, ctx)):
+            parts[name].append(reach)
+    return {name: np.stack(found) if found else np.zeros((0, *graph.input_shape[1:]), bool)
+            for name, found in parts.items()}
+
+
+def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
+    """Bool array (len(seeds), *input spatial): where each (layer, unit) seed's gradient reaches."""
+    at = {}
+    for j, (name, u) in enumerate(seeds):
+        at.setdefault(name, []).append((j, u))
+    grads = {}
+    for node in reversed(graph.nodes[:max(index[name] for name in at) + 1]):
+        dy = grads.pop(node.name, None)
+        if node.name in at:
+            seed = np.zeros((len(seeds), 1, *node.spatial_out), np.float32)  # one channel standing for all
+            for j, u in at[node.name]:
+                seed[(j, 0) + u] = 1.0
+            dy = seed if dy is None else np.maximum(dy, seed)
+        if dy is None:
+            continue  # feeds none of the seeds
+        for name, dx in zip(node.inputs, node.kind.support(node, dy, ctx)):
+            dx = (dx > 0).astype(np.float32)  # 0/1 again: no magnitudes to overflow or underflow
+            grads[name] = dx if name not in grads else np.maximum(grads[name], dx)
+    if "input" not in grads:
+        return np.zeros((len(seeds), *graph.input_shape[1:]), bool)
+    return grads["input"].any(axis=1)
+
+
+def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
+    """Compare one layer's measured fields (reach: unit → bool array over the input) with the
+    calculated ones."""
     name, rf = layer.name, layer.rf
     check = RFCheck(name, "ok", expected_size=list(rf.size), expected_jump=list(rf.jump))
     if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
         check.note = f"field depends on the input size: compared at the enlarged input {list(big_spatial)}"
-    # Only the first len(units) samples carry a seed: run the backward on that slice of the batch.
-    n = len(units)
-    part = dataclasses.replace(fwd, outputs={k: v[:n] for k, v in fwd.outputs.items()})
-    seed = np.zeros_like(part.outputs[name])
-    for j, (_, _, u) in enumerate(units):
-        seed[(j, slice(None)) + u] = 1.0  # every channel of unit u: the position's whole field
-    dx = ex.backward(x[:n], part, name, seed, weight_grads=False).input
     # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
     extents = []
-    for j in range(len(units)):
-        nz = np.nonzero(np.any(dx[j] != 0, axis=0))
+    for _, u in units:
+        nz = np.nonzero(reach[u])
         extents.append([None if nz[0].size == 0 else (int(c.min()), int(c.max())) for c in nz])
-    expected = [[_clip(f.bounds(o), n) for f, o, n in zip(rf.fields, u, big_spatial)] for _, _, u in units]
+    expected = [[_clip(f.bounds(o), n) for f, o, n in zip(rf.fields, u, big_spatial)] for _, u in units]
     clipped = any(_clip(f.bounds(o), n) != f.bounds(o)
-                  for _, _, u in units for f, o, n in zip(rf.fields, u, big_spatial))
+                  for _, u in units for f, o, n in zip(rf.fields, u, big_spatial))
     if clipped:
         # The field reaches past the input (global pooling, a squeeze-excitation gate, a dilated
         # conv wider than a fixed-size input): every probe's measured extent must lie within its
@@ -174,7 +339,8 @@ def _check_layer(layer, orig, units, ex, x, fwd, big_spatial) -> RFCheck:
         if not inside:
             check.status = "mismatch"
         return check
-    support = {(axis, k): extents[j][axis] for j, (axis, k, _) in enumerate(units)}
+    support = {(axis, k): extents[j][axis] for j, (ks, _) in enumerate(units)
+               for axis, k in enumerate(ks) if k is not None}
     sizes, jumps = [], []
     for axis, f in enumerate(rf.fields):
         p = f.period

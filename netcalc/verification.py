@@ -147,7 +147,8 @@ def measure_peak(graph, batch: int = 1, seed: int = 0, on_layer=None) -> tuple[i
 
 
 def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int | None = None,
-           check_rf: bool = False, on_layer=None, check_memory: bool = False) -> VerifyResult:
+           check_rf: bool = False, on_layer=None, check_memory: bool = False,
+           probe: str = "support") -> VerifyResult:
     """Run the executor on a seeded random input and compare shapes (and rfs, and with
     check_memory its traced peak against the float32 inference peak)."""
     from netcalc.executor import Executor, ForwardResult, default_memory_limit
@@ -184,7 +185,7 @@ def verify(analysis: Analysis, batch: int = 1, seed: int = 0, memory_limit: int 
         from netcalc import rfprobe
 
         out.rf_checked = True
-        out.rf = rfprobe.measure(analysis, memory_limit=limit, on_layer=on_layer)
+        out.rf = rfprobe.measure(analysis, memory_limit=limit, on_layer=on_layer, probe=probe)
     return out
 
 

@@ -431,6 +431,65 @@ LAYERS = {
 
 
 # ---------------------------------------------------------------------------
+# Contract §7 activations (issue 9): scalar definitions as PyTorch documents them, one element at a
+# time with the math module, reading the node's parameters.
+# ---------------------------------------------------------------------------
+
+SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _elu(v, alpha):
+    return v if v > 0 else alpha * (math.exp(v) - 1.0)
+
+
+def _softplus(v, beta, threshold):
+    # PyTorch: x itself where beta·x > threshold, else log(1 + exp(beta·x)) / beta
+    return v if beta * v > threshold else math.log1p(math.exp(beta * v)) / beta
+
+
+def _mish(v):
+    # PyTorch: x·tanh(log(1 + e^x)), no threshold (beyond 30, log(1 + e^x) = x to double precision)
+    return v * math.tanh(math.log1p(math.exp(v)) if v < 30 else v)
+
+
+def elementwise(x, f):
+    out = np.zeros_like(x, dtype=float)
+    for idx in np.ndindex(*x.shape):
+        out[idx] = f(float(x[idx]))
+    return out
+
+
+def prelu(x, weight):
+    """y = x if x > 0 else a·x; a = weight[0] shared, or weight[c] for channel c (axis 1)."""
+    out = np.zeros_like(x, dtype=float)
+    for idx in np.ndindex(*x.shape):
+        a = weight[0] if len(weight) == 1 else weight[idx[1]]
+        v = float(x[idx])
+        out[idx] = v if v > 0 else a * v
+    return out
+
+
+# at their default parameters, for the activation tables keyed by name (tests/test_layer_kernels.py)
+_SCALAR.update({
+    "hardtanh": lambda v: min(max(v, -1.0), 1.0),
+    "elu": lambda v: _elu(v, 1.0),
+    "selu": lambda v: SELU_SCALE * _elu(v, SELU_ALPHA),
+    "mish": _mish,
+    "softplus": lambda v: _softplus(v, 1.0, 20.0),
+})
+
+LAYERS.update({
+    "hardtanh": lambda node, xs, w: elementwise(xs[0], lambda v: min(max(v, node.params["min"]), node.params["max"])),
+    "elu": lambda node, xs, w: elementwise(xs[0], lambda v: _elu(v, node.params["alpha"])),
+    "selu": lambda node, xs, w: elementwise(xs[0], lambda v: SELU_SCALE * _elu(v, SELU_ALPHA)),
+    "mish": lambda node, xs, w: elementwise(xs[0], _mish),
+    "softplus": lambda node, xs, w: elementwise(
+        xs[0], lambda v: _softplus(v, node.params["beta"], node.params["threshold"])),
+    "prelu": lambda node, xs, w: prelu(xs[0], w["weight"]),
+})
+
+
 # Issue 9, the structural types (channel_shuffle, pixel_unshuffle, pad, slice) and conv's
 # padding_mode: element by element from their definitions (PyTorch's documentation)
 # ---------------------------------------------------------------------------
@@ -580,64 +639,4 @@ LAYERS.update({
                                                   node.params["eps"]),
     "scale": lambda node, xs, w: channel_scale(xs[0], w["weight"], w.get("bias")),
     "drop_path": lambda node, xs, w: xs[0].copy(),  # inference: the identity
-})
-
-
-# ---------------------------------------------------------------------------
-# Contract §7 activations (issue 9): scalar definitions as PyTorch documents them, one element at a
-# time with the math module, reading the node's parameters.
-# ---------------------------------------------------------------------------
-
-SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. 2017
-SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _elu(v, alpha):
-    return v if v > 0 else alpha * (math.exp(v) - 1.0)
-
-
-def _softplus(v, beta, threshold):
-    # PyTorch: x itself where beta·x > threshold, else log(1 + exp(beta·x)) / beta
-    return v if beta * v > threshold else math.log1p(math.exp(beta * v)) / beta
-
-
-def _mish(v):
-    # PyTorch: x·tanh(log(1 + e^x)), no threshold (beyond 30, log(1 + e^x) = x to double precision)
-    return v * math.tanh(math.log1p(math.exp(v)) if v < 30 else v)
-
-
-def elementwise(x, f):
-    out = np.zeros_like(x, dtype=float)
-    for idx in np.ndindex(*x.shape):
-        out[idx] = f(float(x[idx]))
-    return out
-
-
-def prelu(x, weight):
-    """y = x if x > 0 else a·x; a = weight[0] shared, or weight[c] for channel c (axis 1)."""
-    out = np.zeros_like(x, dtype=float)
-    for idx in np.ndindex(*x.shape):
-        a = weight[0] if len(weight) == 1 else weight[idx[1]]
-        v = float(x[idx])
-        out[idx] = v if v > 0 else a * v
-    return out
-
-
-# at their default parameters, for the activation tables keyed by name (tests/test_layer_kernels.py)
-_SCALAR.update({
-    "hardtanh": lambda v: min(max(v, -1.0), 1.0),
-    "elu": lambda v: _elu(v, 1.0),
-    "selu": lambda v: SELU_SCALE * _elu(v, SELU_ALPHA),
-    "mish": _mish,
-    "softplus": lambda v: _softplus(v, 1.0, 20.0),
-})
-
-LAYERS.update({
-    "hardtanh": lambda node, xs, w: elementwise(xs[0], lambda v: min(max(v, node.params["min"]), node.params["max"])),
-    "elu": lambda node, xs, w: elementwise(xs[0], lambda v: _elu(v, node.params["alpha"])),
-    "selu": lambda node, xs, w: elementwise(xs[0], lambda v: SELU_SCALE * _elu(v, SELU_ALPHA)),
-    "mish": lambda node, xs, w: elementwise(xs[0], _mish),
-    "softplus": lambda node, xs, w: elementwise(
-        xs[0], lambda v: _softplus(v, node.params["beta"], node.params["threshold"])),
-    "prelu": lambda node, xs, w: prelu(xs[0], w["weight"]),
 })

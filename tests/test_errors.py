@@ -64,21 +64,6 @@ BAD_SPECS = [
     ("alias-twice", GOOD_HEAD + "  - conv: {out: 8, kernel: 3, kernel_size: 3}\n", 3, ["given twice"]),
 ]
 
-# contract §7 normalisations and residual-branch helpers (issue 9)
-BAD_SPECS += [
-    ("groupnorm-groups", GOOD_HEAD + "  - groupnorm: {groups: 2}\n", 3,
-     ["groups=2 does not divide the 3 input channels", "groupnorm1"]),
-    ("groupnorm-needs-groups", GOOD_HEAD + "  - groupnorm\n", 3, ["needs parameter 'groups'"]),
-    ("groupnorm-zero", GOOD_HEAD + "  - groupnorm: {num_groups: 0}\n", 3, ["'groups' must be ≥ 1"]),
-    ("drop-path-p", GOOD_HEAD + "  - relu\n  - drop_path: {p: 1.5}\n", 4, ["'p' is a probability, at most 1", "drop_path1"]),
-    ("drop-path-negative", GOOD_HEAD + "  - stochastic_depth: {p: -0.1}\n", 3, ["'p' must be ≥ 0"]),
-    ("instancenorm-flat", GOOD_HEAD + "  - flatten\n  - instancenorm\n", 4, ["needs a tensor with spatial dims"]),
-    ("layernorm-eps", GOOD_HEAD + "  - layernorm: {eps: -1}\n", 3, ["'eps' must be ≥ 0"]),
-    ("layernorm-affine", GOOD_HEAD + "  - layernorm: {affine: yes please}\n", 3, ["'affine' must be true or false"]),
-    ("layernorm-typo", GOOD_HEAD + "  - layernorm: {elementwise_afine: false}\n", 3, ["did you mean 'elementwise_affine'"]),
-    ("scale-param", GOOD_HEAD + "  - layer_scale: {init: 1.0e-6}\n", 3, ["unknown parameter 'init'"]),
-]
-
 # contract §7 activations (issue 9)
 BAD_SPECS += [
     ("hardtanh-min-max", GOOD_HEAD + "  - relu\n  - hardtanh:\n      min: 1\n      max: 1\n", 6,
@@ -94,6 +79,20 @@ BAD_SPECS += [
     ("selu-takes-nothing", GOOD_HEAD + "  - selu: {alpha: 1}\n", 3, ["unknown parameter 'alpha'", "selu takes no parameters"]),
     ("softplus-typo", GOOD_HEAD + "  - softplus: {treshold: 5}\n", 3, ["did you mean 'threshold'"]),
     ("mish-typo", GOOD_HEAD + "  - mihs\n", 3, ["unknown layer type 'mihs'", "did you mean 'mish'"]),
+]
+# contract §7 normalisations and residual-branch helpers (issue 9)
+BAD_SPECS += [
+    ("groupnorm-groups", GOOD_HEAD + "  - groupnorm: {groups: 2}\n", 3,
+     ["groups=2 does not divide the 3 input channels", "groupnorm1"]),
+    ("groupnorm-needs-groups", GOOD_HEAD + "  - groupnorm\n", 3, ["needs parameter 'groups'"]),
+    ("groupnorm-zero", GOOD_HEAD + "  - groupnorm: {num_groups: 0}\n", 3, ["'groups' must be ≥ 1"]),
+    ("drop-path-p", GOOD_HEAD + "  - relu\n  - drop_path: {p: 1.5}\n", 4, ["'p' is a probability, at most 1", "drop_path1"]),
+    ("drop-path-negative", GOOD_HEAD + "  - stochastic_depth: {p: -0.1}\n", 3, ["'p' must be ≥ 0"]),
+    ("instancenorm-flat", GOOD_HEAD + "  - flatten\n  - instancenorm\n", 4, ["needs a tensor with spatial dims"]),
+    ("layernorm-eps", GOOD_HEAD + "  - layernorm: {eps: -1}\n", 3, ["'eps' must be ≥ 0"]),
+    ("layernorm-affine", GOOD_HEAD + "  - layernorm: {affine: yes please}\n", 3, ["'affine' must be true or false"]),
+    ("layernorm-typo", GOOD_HEAD + "  - layernorm: {elementwise_afine: false}\n", 3, ["did you mean 'elementwise_affine'"]),
+    ("scale-param", GOOD_HEAD + "  - layer_scale: {init: 1.0e-6}\n", 3, ["unknown parameter 'init'"]),
 ]
 
 

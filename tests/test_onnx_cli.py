@@ -214,3 +214,70 @@ def test_check_gates_an_onnx_model_with_an_answers_file(segnet, tmp_path):
     bad.write_text("limits: {params: 27K}\n")
     assert CliRunner().invoke(cli, ["check", str(folder / "tiny_segnet.onnx"), "--answers", str(good)]).exit_code == 0
     assert CliRunner().invoke(cli, ["check", str(folder / "tiny_segnet.onnx"), "--answers", str(bad)]).exit_code == 1
+
+
+# ---- diff and draw on models (issue 10 follow-up) -----------------------------------------------
+def _symbolic_copy(model_path, out_path):
+    """The model with its input's spatial dims made symbolic (as a dynamic-axes PyTorch export)."""
+    import onnx
+
+    model = onnx.load(str(model_path))
+    for dim in model.graph.input[0].type.tensor_type.shape.dim[2:]:
+        dim.dim_param = "S"
+    out_path.write_bytes(model.SerializeToString())
+    return out_path
+
+
+def test_diff_of_two_models_equals_the_diff_of_their_specs(segnet, tmp_path):
+    folder, _ = segnet
+    wider = tmp_path / "wider.yaml"
+    wider.write_text((ROOT / "specs/tiny_segnet.yaml").read_text().replace("out: 16", "out: 24", 1))
+    invoke("export", wider, "-o", tmp_path / "wider.onnx")
+    from_models = json.loads(invoke("diff", folder / "tiny_segnet.onnx", tmp_path / "wider.onnx", "--format",
+                                    "json").stdout)
+    from_specs = json.loads(invoke("diff", ROOT / "specs/tiny_segnet.yaml", wider, "--format", "json").stdout)
+    for report in (from_models, from_specs):
+        report.pop("old"), report.pop("new")
+    assert from_models == from_specs
+    # the deltas are the differences of the two reports' totals (an independent path: analyze)
+    old, new = analyze_json(folder / "tiny_segnet.onnx"), analyze_json(tmp_path / "wider.onnx")
+    for key in ("params", "macs", "flops"):
+        assert from_models["totals"][key]["delta"] == new["totals"][key] - old["totals"][key] != 0
+
+
+def test_diff_and_draw_of_a_model_with_symbolic_dims_take_input_shape(segnet, tmp_path):
+    folder, _ = segnet
+    symbolic = _symbolic_copy(folder / "tiny_segnet.onnx", tmp_path / "symbolic.onnx")
+    for args in (["diff", symbolic, folder / "tiny_segnet.onnx"], ["draw", symbolic, "-o", tmp_path / "x.dot"]):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 2 and "--input-shape 3,?,?" in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    report = json.loads(invoke("diff", symbolic, folder / "tiny_segnet.onnx", "--input-shape", "3,64,64",
+                               "--format", "json").stdout)
+    assert {layer["status"] for layer in report["layers"]} == {"same"}
+    invoke("draw", symbolic, "-o", tmp_path / "x.dot", "--input-shape", "3,64,64")
+    assert (tmp_path / "x.dot").stat().st_size > 0
+
+
+def test_draw_of_a_model_is_the_drawing_of_its_spec(segnet, tmp_path):
+    """Same nodes (name, type, shape) and edges as the spec's drawing (netcalc's export keeps the layer
+    names). Only a cluster's caption may differ: the spec knows `separable1` was one separable
+    entry, the model only that its two layers share a name prefix."""
+    import re
+
+    folder, _ = segnet
+
+    def nodes_and_edges(text):
+        return [line for line in text.splitlines() if re.match(r"\s*n\d+ (\[|->)", line)]
+
+    from_model = invoke("draw", folder / "tiny_segnet.onnx", "--format", "dot").stdout
+    from_spec = invoke("draw", ROOT / "specs/tiny_segnet.yaml", "--format", "dot").stdout
+    assert nodes_and_edges(from_model) == nodes_and_edges(from_spec)
+    assert len(nodes_and_edges(from_model)) > 20
+    invoke("draw", folder / "tiny_segnet.onnx", "-o", tmp_path / "net.mmd")
+    text = (tmp_path / "net.mmd").read_text()
+    from netcalc.graph import build_graph
+    from netcalc.spec import load_spec
+
+    for node in build_graph(load_spec(ROOT / "specs/tiny_segnet.yaml")).nodes:
+        assert node.name in text

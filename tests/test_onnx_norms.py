@@ -1,9 +1,9 @@
 """ONNX interchange (contract §8) of the §7 normalisations and residual helpers: every form netcalc
-writes runs in onnxruntime (an independent engine) with the outputs of netcalc's executor, and reads
-back as the same layers — layernorm as its written-out statistics over axis 1, groupnorm as
-GroupNormalization from opset 21 (with affine) and as Reshape → statistics → Reshape before it,
-instancenorm as InstanceNormalization (with affine) or written out, scale as a Mul by [C, 1, …],
-drop_path as Identity (read back as `identity`: ONNX has no stochastic depth)."""
+writes (README, ONNX: layernorm as LayerNormalization or written out, groupnorm as
+GroupNormalization from opset 21 with affine or as PyTorch's Reshape → InstanceNormalization →
+Reshape before it, instancenorm as InstanceNormalization, scale as Mul [+ Add] by [C, 1, …],
+drop_path as Identity, read back as `identity`) runs in onnxruntime (an independent engine) with the
+outputs of netcalc's executor, and reads back as the same layers."""
 
 from __future__ import annotations
 

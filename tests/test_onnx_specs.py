@@ -33,7 +33,8 @@ RUN_AT = {"unet": "[1, 128, 128]"}  # fully convolutional: run at a smaller inpu
 # pooling (its FLOPs agree: every bin is a window)
 SAME_TYPE = {("conv", "depthwise"), ("depthwise", "conv"), ("adaptive_avgpool", "avgpool"), ("adaptive_avgpool", "global_avgpool"),
              ("adaptive_maxpool", "maxpool"), ("adaptive_maxpool", "global_maxpool"),
-             ("drop_path", "identity")}  # stochastic depth is the identity at inference; ONNX has no such op
+             # identity at inference: exported as Identity, nothing in the file says it was a drop_path
+             ("drop_path", "identity")}
 
 
 def assert_same_layers(spec_analysis, onnx_analysis):

@@ -18,7 +18,6 @@ from onnx_util import assert_close, fast_weights, layer_rows, model_bytes, netca
 
 from helpers import analyze_spec
 from netcalc.analysis import analyze_graph
-from netcalc.errors import SpecError
 from netcalc.graph import build_graph
 from netcalc.onnx.reader import load_onnx
 
@@ -62,9 +61,10 @@ def export(name, tmp_path, opset=19):
     return analysis, weights, path
 
 
+@pytest.mark.parametrize("opset", [17, 19])  # circular: Slice/Concat below 19, Pad 'wrap' from 19
 @pytest.mark.parametrize("name", sorted(SPECS))
-def test_export_runs_in_onnxruntime_and_reads_back_as_the_same_layers(name, tmp_path):
-    analysis, weights, path = export(name, tmp_path)
+def test_export_runs_in_onnxruntime_and_reads_back_as_the_same_layers(name, opset, tmp_path):
+    analysis, weights, path = export(name, tmp_path, opset)
     x = np.random.default_rng(0).normal(size=(2, *analysis.graph.input_shape)).astype(np.float32)
     (want,) = ort_outputs(path.read_bytes(), x).values()
     last = analysis.layers[-1].name
@@ -75,9 +75,13 @@ def test_export_runs_in_onnxruntime_and_reads_back_as_the_same_layers(name, tmp_
         [layer.node.params.get("padding_mode") for layer in analysis.layers]
 
 
-def test_circular_padding_needs_opset_19(tmp_path):
-    with pytest.raises(SpecError, match=r"circular padding needs ONNX opset 19 .* got --opset 17"):
-        export("1d", tmp_path, opset=17)
+def test_circular_padding_below_opset_19_is_slices_and_concats(tmp_path):
+    """Pad has no 'wrap' mode before opset 19: netcalc writes PyTorch's TorchScript form instead."""
+    import onnx
+
+    _, _, path = export("1d", tmp_path, opset=17)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert "Concat" in ops and ops.count("Pad") == 2  # the reflect pad and the separable's replicate pad
 
 
 def test_a_models_own_pad_before_a_conv_stays_a_pad_layer(tmp_path):

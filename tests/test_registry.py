@@ -55,6 +55,16 @@ SAMPLES = {
                                          "hardswish", "hardsigmoid", "softmax", "identity", "dropout")},
 }
 
+# contract §7 activations (issue 9): parameters away from their defaults; the random input is
+# N(0, 1) so both sides of each kink are taken
+SAMPLES.update({
+    "hardtanh": ([3, 4], {"hardtanh": {"min": -0.5, "max": 0.8}}),
+    "elu": ([3, 4], {"elu": {"alpha": 0.7}}),
+    "selu": ([3, 4], "selu"),
+    "prelu": ([3, 4], {"prelu": {"per_channel": True}}),
+    "mish": ([3, 4], "mish"),
+    "softplus": ([3, 4], {"softplus": {"beta": 2.0, "threshold": 1.5}}),
+})
 # issue 9, the structural types: a 3-group shuffle, r = 3 unshuffle, a reflect pad as wide as PyTorch
 # allows on one side (3 < 4), and a slice with a negative end
 SAMPLES.update({
@@ -71,17 +81,6 @@ SAMPLES.update({
     "instancenorm": ([3, 4], {"instancenorm": {"affine": True}}),
     "scale": ([3, 4], {"scale": {"bias": True}}),
     "drop_path": ([3, 4], {"drop_path": {"p": 0.2}}),
-})
-
-# contract §7 activations (issue 9): parameters away from their defaults; the random input is
-# N(0, 1) so both sides of each kink are taken
-SAMPLES.update({
-    "hardtanh": ([3, 4], {"hardtanh": {"min": -0.5, "max": 0.8}}),
-    "elu": ([3, 4], {"elu": {"alpha": 0.7}}),
-    "selu": ([3, 4], "selu"),
-    "prelu": ([3, 4], {"prelu": {"per_channel": True}}),
-    "mish": ([3, 4], "mish"),
-    "softplus": ([3, 4], {"softplus": {"beta": 2.0, "threshold": 1.5}}),
 })
 
 

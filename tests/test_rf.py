@@ -73,11 +73,12 @@ SOURCES = {
                                      "hardsigmoid", "softmax", "identity", "dropout", "batchnorm", "lrn", "add", "mul", "concat")},
 }
 
+# contract §7 activations (issue 9): pointwise
+SOURCES.update({name: _pointwise for name in ("hardtanh", "elu", "selu", "prelu", "mish", "softplus")})
+
 # contract §7: normalisation statistics are constants for receptive fields, so the norms are
 # pointwise like batchnorm; scale and drop_path are pointwise maps
 SOURCES.update({name: _pointwise for name in ("layernorm", "groupnorm", "instancenorm", "scale", "drop_path")})
-# contract §7 activations (issue 9): pointwise
-SOURCES.update({name: _pointwise for name in ("hardtanh", "elu", "selu", "prelu", "mish", "softplus")})
 
 
 

@@ -512,123 +512,6 @@ def test_regnet_y_400mf_stages_follow_the_quantized_linear_rule():
     assert result.layer("block4.0.b").params == 440 * 8 * 9
 
 
-# --- issue 9, normalisation family: ConvNeXt, EfficientNet, a GroupNorm diffusion U-Net -------------
-
-def test_convnext_tiny_by_hand():
-    # torchvision's convnext_tiny term by term: stem conv 4×4 s4 + LayerNorm2d; block(d) = dw 7×7
-    # (49d + d) + LayerNorm (2d) + Linear d→4d (4d² + 4d) + Linear 4d→d (4d² + d) + layer scale d;
-    # downsample(d) = LayerNorm2d (2d) + conv 2×2 s2 d→2d (8d² + 2d); head LayerNorm (2·768) + Linear
-    def block(d):
-        return 50 * d + 2 * d + 4 * d * d + 4 * d + 4 * d * d + d + d
-
-    def down(d):
-        return 2 * d + 8 * d * d + 2 * d
-
-    params = (3 * 96 * 16 + 96 + 2 * 96 + 3 * block(96) + down(96) + 3 * block(192) + down(192) + 9 * block(384)
-              + down(384) + 3 * block(768) + 2 * 768 + 768 * 1000 + 1000)
-    # MACs: stem 96·56²·3·16; block at side s: dw d·s²·49 + 2 Linear 4d²·s²; downsample 2d·(s/2)²·4d
-    macs = (96 * 56 * 56 * 48 + 3 * (96 * 56 ** 2 * 49 + 8 * 96 ** 2 * 56 ** 2) + 192 * 28 ** 2 * 4 * 96
-            + 3 * (192 * 28 ** 2 * 49 + 8 * 192 ** 2 * 28 ** 2) + 384 * 14 ** 2 * 4 * 192
-            + 9 * (384 * 14 ** 2 * 49 + 8 * 384 ** 2 * 14 ** 2) + 768 * 7 ** 2 * 4 * 384
-            + 3 * (768 * 7 ** 2 * 49 + 8 * 768 ** 2 * 7 ** 2) + 768 * 1000)
-    result = analysis("convnext_tiny")
-    assert (result.total("params"), result.total("macs")) == (params, macs)
-    # the layer scale γ is one value per channel, as torchvision's (C, 1, 1) parameter
-    assert result.layer("stage4.2.layer_scale").params == 768
-    assert result.layer("stage3.8.add").output == (384, 14, 14)
-    assert result.total("buffers") == 0  # no batchnorm anywhere
-
-
-def test_efficientnet_b0_layout():
-    result = analysis("efficientnet_b0")
-    # squeeze-excitation squeezes to max(1, block input // 4): 16 // 4 = 4 in stage2.0, 112 // 4 = 28 in stage6.0
-    assert result.layer("stage2.0.se_fc1").output == (4, 1, 1)
-    assert result.layer("stage6.0.se_fc1").output == (28, 1, 1)
-    assert result.layer("stage6.0.se_scale").output == (672, 7, 7)
-    # a residual with stochastic depth only where stride 1 and in = out: 16 blocks, 9 residuals
-    assert sum(layer.type == "drop_path" for layer in result.layers) == 9
-    # every batchnorm has 2C running statistics: the buffers are exactly the batchnorm params
-    assert result.total("buffers") == sum(layer.params for layer in result.layers if layer.type == "batchnorm")
-
-
-def ddpm_unet_by_hand(attention: bool = False, time_embedding: bool = False):
-    """(params, MACs) of diffusers' UNet2DModel with google/ddpm-cifar10-32's config, worked from
-    diffusers' layout: channels (128, 256, 256, 256), 2 resnets per down block, 3 per up block, 32
-    groups, 32×32 input. With `attention` and `time_embedding`, the parts the spec leaves out."""
-    params = macs = 0
-
-    def conv(cin, cout, k, side):
-        nonlocal params, macs
-        params += cout * cin * k * k + cout
-        macs += cout * side * side * cin * k * k
-
-    def resnet(cin, cout, side):
-        nonlocal params
-        params += 2 * cin + 2 * cout  # two GroupNorms
-        conv(cin, cout, 3, side)
-        conv(cout, cout, 3, side)
-        if cin != cout:
-            conv(cin, cout, 1, side)
-        if time_embedding:
-            params += 512 * cout + cout  # time_emb_proj: Linear(512, cout)
-
-    def attn(c):
-        nonlocal params
-        params += 2 * c + 4 * (c * c + c) if attention else 0  # GroupNorm, q, k, v, out
-
-    channels, side, skips = [128, 256, 256, 256], 32, []
-    conv(3, 128, 3, 32)
-    skips.append(128)
-    cin = 128
-    for i, cout in enumerate(channels):
-        for _ in range(2):
-            resnet(cin, cout, side)
-            attn(cout) if i == 1 else None  # AttnDownBlock2D at 16×16
-            cin = cout
-            skips.append(cout)
-        if i < 3:
-            conv(cout, cout, 3, side // 2)  # Downsample2D (pad (0, 1), 3×3 stride 2)
-            side //= 2
-            skips.append(cout)
-    resnet(256, 256, side)
-    attn(256)
-    resnet(256, 256, side)
-    for i, cout in enumerate(reversed(channels)):
-        for _ in range(3):
-            resnet(cin + skips.pop(), cout, side)
-            attn(cout) if i == 2 else None  # AttnUpBlock2D at 16×16
-            cin = cout
-        if i < 3:
-            side *= 2
-            conv(cout, cout, 3, side)  # Upsample2D: nearest ×2, 3×3 conv
-    params += 2 * 128  # conv_norm_out
-    conv(128, 3, 3, 32)
-    if time_embedding:
-        params += (128 * 512 + 512) + (512 * 512 + 512)  # TimestepEmbedding: Linear(128, 512), Linear(512, 512)
-    assert not skips
-    return params, macs
-
-
-def test_diffusion_unet_by_hand():
-    result = analysis("diffusion_unet")
-    assert (result.total("params"), result.total("macs")) == ddpm_unet_by_hand() == (31_274_627, 5_711_331_328)
-    assert result.layers[-1].output == (3, 32, 32)
-    assert result.layer("up3_cat0").output == (384, 32, 32)  # 256 up-sampled + the 128-channel skip
-    assert result.layer("down0.ds").output == (128, 16, 16)  # pad (0, 1) then 3×3 stride 2: 32 → 16
-    # GroupNorm everywhere, 32 groups of C/32 channels
-    norms = [layer for layer in result.layers if layer.type == "groupnorm"]
-    assert len(norms) == 2 * (8 + 2 + 12) + 1
-
-
-def test_diffusion_unet_relation_to_ddpm_cifar10():
-    """With the attention blocks and the timestep embedding the spec leaves out (counted by hand),
-    the total is DDPM's published CIFAR-10 model size: 35.7 million parameters (Ho et al. 2020,
-    appendix B)."""
-    params, _ = ddpm_unet_by_hand(attention=True, time_embedding=True)
-    assert f"{params / 1e6:.1f}" == "35.7"
-    assert "35.7 million" in header("diffusion_unet")
-
-
 # --- issue 9, the structural types: ShuffleNetV2 (channel split and shuffle) ---------------------
 # torchvision's shufflenetv2.py, ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1: "num_params": 2278604,
 # "_ops": 0.145 (the docs print 0.14)
@@ -849,6 +732,121 @@ def test_cyclegan_generator_against_torch():
     x = ex.random_input(2, seed=6)
     np.testing.assert_allclose(ex.forward(x, keep=True).outputs["tanh1"], model(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5, atol=1e-8)
+# --- issue 9, normalisation family: ConvNeXt, EfficientNet, a GroupNorm diffusion U-Net -------------
+
+def test_convnext_tiny_by_hand():
+    # torchvision's convnext_tiny term by term: stem conv 4×4 s4 + LayerNorm2d; block(d) = dw 7×7
+    # (49d + d) + LayerNorm (2d) + Linear d→4d (4d² + 4d) + Linear 4d→d (4d² + d) + layer scale d;
+    # downsample(d) = LayerNorm2d (2d) + conv 2×2 s2 d→2d (8d² + 2d); head LayerNorm (2·768) + Linear
+    def block(d):
+        return 50 * d + 2 * d + 4 * d * d + 4 * d + 4 * d * d + d + d
+
+    def down(d):
+        return 2 * d + 8 * d * d + 2 * d
+
+    params = (3 * 96 * 16 + 96 + 2 * 96 + 3 * block(96) + down(96) + 3 * block(192) + down(192) + 9 * block(384)
+              + down(384) + 3 * block(768) + 2 * 768 + 768 * 1000 + 1000)
+    # MACs: stem 96·56²·3·16; block at side s: dw d·s²·49 + 2 Linear 4d²·s²; downsample 2d·(s/2)²·4d
+    macs = (96 * 56 * 56 * 48 + 3 * (96 * 56 ** 2 * 49 + 8 * 96 ** 2 * 56 ** 2) + 192 * 28 ** 2 * 4 * 96
+            + 3 * (192 * 28 ** 2 * 49 + 8 * 192 ** 2 * 28 ** 2) + 384 * 14 ** 2 * 4 * 192
+            + 9 * (384 * 14 ** 2 * 49 + 8 * 384 ** 2 * 14 ** 2) + 768 * 7 ** 2 * 4 * 384
+            + 3 * (768 * 7 ** 2 * 49 + 8 * 768 ** 2 * 7 ** 2) + 768 * 1000)
+    result = analysis("convnext_tiny")
+    assert (result.total("params"), result.total("macs")) == (params, macs)
+    # the layer scale γ is one value per channel, as torchvision's (C, 1, 1) parameter
+    assert result.layer("stage4.2.layer_scale").params == 768
+    assert result.layer("stage3.8.add").output == (384, 14, 14)
+    assert result.total("buffers") == 0  # no batchnorm anywhere
+
+
+def test_efficientnet_b0_layout():
+    result = analysis("efficientnet_b0")
+    # squeeze-excitation squeezes to max(1, block input // 4): 16 // 4 = 4 in stage2.0, 112 // 4 = 28 in stage6.0
+    assert result.layer("stage2.0.se_fc1").output == (4, 1, 1)
+    assert result.layer("stage6.0.se_fc1").output == (28, 1, 1)
+    assert result.layer("stage6.0.se_scale").output == (672, 7, 7)
+    # a residual with stochastic depth only where stride 1 and in = out: 16 blocks, 9 residuals
+    assert sum(layer.type == "drop_path" for layer in result.layers) == 9
+    # every batchnorm has 2C running statistics: the buffers are exactly the batchnorm params
+    assert result.total("buffers") == sum(layer.params for layer in result.layers if layer.type == "batchnorm")
+
+
+def ddpm_unet_by_hand(attention: bool = False, time_embedding: bool = False):
+    """(params, MACs) of diffusers' UNet2DModel with google/ddpm-cifar10-32's config, worked from
+    diffusers' layout: channels (128, 256, 256, 256), 2 resnets per down block, 3 per up block, 32
+    groups, 32×32 input. With `attention` and `time_embedding`, the parts the spec leaves out."""
+    params = macs = 0
+
+    def conv(cin, cout, k, side):
+        nonlocal params, macs
+        params += cout * cin * k * k + cout
+        macs += cout * side * side * cin * k * k
+
+    def resnet(cin, cout, side):
+        nonlocal params
+        params += 2 * cin + 2 * cout  # two GroupNorms
+        conv(cin, cout, 3, side)
+        conv(cout, cout, 3, side)
+        if cin != cout:
+            conv(cin, cout, 1, side)
+        if time_embedding:
+            params += 512 * cout + cout  # time_emb_proj: Linear(512, cout)
+
+    def attn(c):
+        nonlocal params
+        params += 2 * c + 4 * (c * c + c) if attention else 0  # GroupNorm, q, k, v, out
+
+    channels, side, skips = [128, 256, 256, 256], 32, []
+    conv(3, 128, 3, 32)
+    skips.append(128)
+    cin = 128
+    for i, cout in enumerate(channels):
+        for _ in range(2):
+            resnet(cin, cout, side)
+            attn(cout) if i == 1 else None  # AttnDownBlock2D at 16×16
+            cin = cout
+            skips.append(cout)
+        if i < 3:
+            conv(cout, cout, 3, side // 2)  # Downsample2D (pad (0, 1), 3×3 stride 2)
+            side //= 2
+            skips.append(cout)
+    resnet(256, 256, side)
+    attn(256)
+    resnet(256, 256, side)
+    for i, cout in enumerate(reversed(channels)):
+        for _ in range(3):
+            resnet(cin + skips.pop(), cout, side)
+            attn(cout) if i == 2 else None  # AttnUpBlock2D at 16×16
+            cin = cout
+        if i < 3:
+            side *= 2
+            conv(cout, cout, 3, side)  # Upsample2D: nearest ×2, 3×3 conv
+    params += 2 * 128  # conv_norm_out
+    conv(128, 3, 3, 32)
+    if time_embedding:
+        params += (128 * 512 + 512) + (512 * 512 + 512)  # TimestepEmbedding: Linear(128, 512), Linear(512, 512)
+    assert not skips
+    return params, macs
+
+
+def test_diffusion_unet_by_hand():
+    result = analysis("diffusion_unet")
+    assert (result.total("params"), result.total("macs")) == ddpm_unet_by_hand() == (31_274_627, 5_711_331_328)
+    assert result.layers[-1].output == (3, 32, 32)
+    assert result.layer("up3_cat0").output == (384, 32, 32)  # 256 up-sampled + the 128-channel skip
+    assert result.layer("down0.ds").output == (128, 16, 16)  # pad (0, 1) then 3×3 stride 2: 32 → 16
+    # GroupNorm everywhere, 32 groups of C/32 channels
+    norms = [layer for layer in result.layers if layer.type == "groupnorm"]
+    assert len(norms) == 2 * (8 + 2 + 12) + 1
+
+
+def test_diffusion_unet_relation_to_ddpm_cifar10():
+    """With the attention blocks and the timestep embedding the spec leaves out (counted by hand),
+    the total is DDPM's published CIFAR-10 model size: 35.7 million parameters (Ho et al. 2020,
+    appendix B)."""
+    params, _ = ddpm_unet_by_hand(attention=True, time_embedding=True)
+    assert f"{params / 1e6:.1f}" == "35.7"
+    assert "35.7 million" in header("diffusion_unet")
 
 
 def test_shufflenet_v2_units_verify_rf():

@@ -90,6 +90,20 @@ class LayerType:
     # True when the field covers the whole input whatever its size (global/adaptive bins):
     # growing the probe input cannot unclip it, so it sets no margin
     field_spans_input = False
+    # channel_blind: the probe op's backward treats every channel alike and reads its inputs only
+    # for their shapes and positive values, with no forward cache (pooling, resampling, add, mul):
+    # the support probe then runs it on one channel standing for all (see `support`)
+    channel_blind = False
+
+    def support(self, node: Node, dy, ctx: "RunContext") -> list:
+        """Where the gradient reaches (`verify --rf`'s support probe, rfprobe.support_gradients):
+        dy is (N, c, *spatial_out) of 0s and 1s, c = C_out or 1 (one channel standing for every
+        channel alike); returns per input an (N, 1 or C_in, *spatial_in) array whose nonzeros are
+        the gradient's support. Default: the probe op's (or the type's own) executor backward —
+        on one channel when `channel_blind`, else at full channels after a forward on a positive
+        random input (right for any type with kernels; types with a cheaper exact rule override
+        this: pointwise types pass dy through, convs use a one-channel kernel of ones)."""
+        return probe_backward(self.probe or self, node, dy, ctx, one_channel=self.channel_blind and dy.shape[1] == 1)
 
     # ---- spec ----
     def param(self, name: str) -> Param:
@@ -273,6 +287,35 @@ class PassThrough:
 
 
 PASS_THROUGH = PassThrough()
+
+
+def pointwise_support(self, node: Node, dy, ctx: "RunContext") -> list:
+    """`LayerType.support` of a type that reads each element at its own position and channel with
+    a nonzero derivative in probe mode (activations pass through, per-channel scales are positive,
+    normalisation statistics are frozen): the input gradient's support is dy's."""
+    return [dy]
+
+
+def probe_backward(op, node: Node, dy, ctx: "RunContext", one_channel: bool) -> list:
+    """The input gradients of `op` (a layer type or its probe stand-in) for a support-probe dy.
+
+    one_channel: every tensor gets dy's single channel and positive constant values (views, no
+    memory), and no forward runs. Else the op runs forward at full channels on a positive random
+    input with positive weights (as the float probe does), and dy is spread over every channel."""
+    import numpy as np  # executor-only
+
+    n = dy.shape[0]
+    if one_channel:
+        one = np.ones((), dy.dtype)
+        inputs = [np.broadcast_to(one, (n, 1, *shape[1:])) for shape in node.in_shapes]
+        output, cache, weights = np.broadcast_to(one, dy.shape), None, {}
+    else:
+        rng = np.random.default_rng(0)
+        inputs = [rng.uniform(0.5, 1.5, (n, *shape)).astype(dy.dtype) for shape in node.in_shapes]
+        weights = {k: np.asarray(v, dy.dtype) for k, v in node.kind.random_weights(node, rng, True).items()}
+        output, cache = op.forward(node, inputs, weights, ctx)
+        dy = np.ascontiguousarray(np.broadcast_to(dy, output.shape))
+    return op.backward(node, inputs, output, dy, weights, cache, ctx)[0]
 
 
 @dataclass

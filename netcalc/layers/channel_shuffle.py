@@ -56,3 +56,7 @@ class ChannelShuffle(LayerType):
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         return [_swap(grad_output, node.geometry.per_group, node.geometry.groups)], {}
+
+    def support(self, node, dy, ctx):
+        # a permutation of the channels: one channel standing for all of them stays so
+        return [dy] if dy.shape[1] == 1 else super().support(node, dy, ctx)

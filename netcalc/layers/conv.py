@@ -169,6 +169,28 @@ class Conv(Windowed):
             dx = kernels.pad_backward(dx, inputs[0].shape, g.pads, g.padding_mode)
         return [dx], ({} if dw is None else weight_grads(dw, db))
 
+    def data_adjoint(self, node, grad_output, weight, groups, ctx):
+        """dX alone, with zero padding (as the float probe's ZEROS_PADDED: padding positions are
+        coordinates of the field whatever the padding mode): the transposed conv."""
+        from netcalc import kernels
+
+        g = node.geometry
+        return kernels.conv_transpose_forward(grad_output, weight, None, g.stride, g.dilation, g.pads, groups,
+                                              node.spatial_in, ctx.max_workspace_bytes)
+
+    def support(self, node, dy, ctx):
+        """The data adjoint with a kernel of ones on one channel per group (one in all when dy's
+        channels are all alike): the field does not depend on channel counts or weight values,
+        only on which output channels read which input channels (the groups)."""
+        import numpy as np
+
+        g = node.geometry
+        n, c = dy.shape[:2]
+        groups = 1 if c == 1 else g.groups
+        dy = dy.reshape(n, groups, c // groups, *dy.shape[2:]).max(axis=2)  # any channel of each group
+        dx = self.data_adjoint(node, dy, np.ones((groups, 1, *g.kernel), dy.dtype), groups, ctx)
+        return [dx if groups == 1 else np.repeat(dx, g.c_in // groups, axis=1)]
+
 
 def _window_workspace(node, channels, spatial_in, spatial_out, batch, itemsize, max_workspace, temporaries):
     """A padded copy of the `spatial_in`-sized tensor, `temporaries` output-sized arrays, and one
@@ -281,13 +303,20 @@ class ConvTranspose(Conv):
         from netcalc import kernels
 
         g = node.geometry
-        if not ctx.weight_grads:  # dX only: a transposed conv's data adjoint is the conv
-            return [kernels.conv_forward(grad_output, weights["weight"], None, g.stride, g.dilation, g.pads, g.groups,
-                                         node.spatial_in, ctx.max_workspace_bytes)], {}
+        if not ctx.weight_grads:
+            return [self.data_adjoint(node, grad_output, weights["weight"], g.groups, ctx)], {}
         dx, dw, db = kernels.conv_transpose_backward(grad_output, inputs[0], weights["weight"], g.stride,
                                                      g.dilation, g.pads, g.groups, g.out, "bias" in weights,
                                                      ctx.max_workspace_bytes)
         return [dx], weight_grads(dw, db)
+
+    def data_adjoint(self, node, grad_output, weight, groups, ctx):
+        """dX alone: a transposed conv's data adjoint is the conv."""
+        from netcalc import kernels
+
+        g = node.geometry
+        return kernels.conv_forward(grad_output, weight, None, g.stride, g.dilation, g.pads, groups, node.spatial_in,
+                                    ctx.max_workspace_bytes)
 
 
 # A built-in block: expanded by the spec builder like a `blocks:` instance named after the entry.

@@ -17,6 +17,8 @@ class Merge(LayerType):
     max_inputs = None
     broadcasts = False
     saved = ()  # add and concat: their backward needs only sizes
+    # add, mul: on the probe's positive values d(a·b)/da = b > 0 reaches where d(a + b)/da does
+    channel_blind = True
 
     def output_shape(self, node: Node):
         first = node.in_shapes[0]
@@ -141,3 +143,9 @@ class Concat(Merge):
         if any(len(s) != len(first) or s[1:] != first[1:] for s in node.in_shapes):
             raise SpecError(f"concat needs inputs with equal spatial sizes; got {_shapes(node)}")
         return (sum(s[0] for s in node.in_shapes), *first[1:])
+
+    def support(self, node, dy, ctx):
+        # one channel standing for all: every input gets it; else each its own channels
+        if dy.shape[1] == 1:
+            return [dy] * len(node.inputs)
+        return self.split(dy, [dy[:, :shape[0]] for shape in node.in_shapes])

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from netcalc.errors import SpecError
 from netcalc.formula import C, ELEMENTS, Case, Dims, Let, Metric, Num, Opt, Ratio, Sym, Tagged, flag
-from netcalc.layers.base import Geometry, LayerType, Node, register
+from netcalc.layers.base import Geometry, LayerType, Node, pointwise_support, register
 from netcalc.params import Param
 from netcalc.saved import INPUT, Stats
 
@@ -101,6 +101,7 @@ class Normalisation(LayerType):
 
     probe = FROZEN_STATISTICS
     family = "norm"
+    support = pointwise_support
 
     def accepts_weight_shape(self, key, got, shape) -> bool:
         return per_channel_layouts(got, shape)

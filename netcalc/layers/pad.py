@@ -60,6 +60,7 @@ class Pad(Windowed):
               Param("mode", "choice", "zeros", choices=("zeros", "constant", "reflect", "replicate", "circular")),
               Param("value", "float", 0.0, doc="fill value of zeros/constant mode"))
     probe = ZEROS_PADDED
+    channel_blind = True  # the support probe runs ZEROS_PADDED on one channel standing for all
     flops_count = Metric(ZERO, zero="0 (a copy: no arithmetic)")
     # training: PyTorch's reflection and replication pads keep their input; constant and
     # circular padding keep only sizes

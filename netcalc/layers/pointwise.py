@@ -15,7 +15,7 @@ import math
 from math import prod
 
 from netcalc.formula import C, Dims, Metric, Num, Sym, per_element
-from netcalc.layers.base import PASS_THROUGH, LayerType, Node, register
+from netcalc.layers.base import PASS_THROUGH, LayerType, Node, pointwise_support, register
 from netcalc.params import Param
 from netcalc.saved import INPUT, MASK, OUTPUT, VIEW, Stats, Temporary
 
@@ -24,6 +24,7 @@ class Elementwise(LayerType):
     """A layer with a fixed FLOP cost per element and a pointwise field."""
 
     flops_count = per_element(0)
+    support = pointwise_support
 
 
 class Activation(Elementwise):
@@ -259,6 +260,11 @@ class LRN(Elementwise):
 
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         return [lrn_backward(grad_output, inputs[0], *self._args(node))], {}
+
+    def support(self, node, dy, ctx):
+        # pointwise in space; across channels it reaches neighbours, which matters only when dy
+        # covers some channels of a position and not others: then the real backward runs
+        return [dy] if dy.shape[1] == 1 else super(Elementwise, self).support(node, dy, ctx)
 
 
 def _softmax(np, x):

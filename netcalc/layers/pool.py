@@ -21,6 +21,8 @@ NO_POOL_MACS = Metric(ZERO, zero="0 (pooling does no MACs)")
 class Pool(Windowed):
     """Sliding-window pooling; the shape and receptive field share window.py with conv."""
 
+    channel_blind = True
+
     channel_label = "C"
     macs_count = NO_POOL_MACS
     # contract §4: the seed's k²·H_out·W_out·C, generalised to Πk per output
@@ -71,7 +73,7 @@ class UniformWindow:
     def backward(self, node, inputs, output, grad_output, weights, cache, ctx):
         from netcalc import kernels
 
-        x, g = inputs[0], node.geometry
+        x, g = grad_output, node.geometry  # channels and dtype as the gradient's
         # dX of the uniform depthwise conv: its data adjoint, the transposed conv
         return [kernels.conv_transpose_forward(grad_output, self._weights(node, x), None, g.stride, g.dilation,
                                                g.pads, x.shape[1], node.spatial_in, ctx.max_workspace_bytes)], {}
@@ -158,6 +160,7 @@ class AdaptivePool(LayerType):
     """Pooling into PyTorch's adaptive bins [⌊o·n/m⌋, ⌈(o+1)·n/m⌉) per axis."""
 
     needs_spatial = True
+    channel_blind = True
     field_spans_input = True  # bins cover the input whatever its size
     pooling = AVERAGE_BINS  # the generated max types set MAX_BINS, probed as AVERAGE_BINS
     flops_count = Metric(Mul([C, Dims("Π(per axis: Σ bin sizes)", lambda n: bin_sums(n.spatial_in, n.spatial_out))],

@@ -32,6 +32,7 @@ class Upsample(LayerType):
               Param("mode", "choice", "nearest", choices=("nearest", "linear")))
     needs_spatial = True
     saved = ()  # nearest and linear alike: PyTorch's backward needs only sizes
+    channel_blind = True
     # linear: per output 2^d weighted terms → 2^d multiplies + 2^d − 1 adds
     flops_count = Metric(Case(lambda n: n.params["mode"], nearest=ZERO,
                               linear=Sym("(2^(d+1) − 1)", lambda n: 2 ** (len(n.spatial_out) + 1) - 1) * ELEMENTS))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from netcalc.errors import SpecError
 from netcalc.formula import C, ELEMENTS, Let, Metric, Opt, Tagged, flag
-from netcalc.layers.base import LayerType, Node, register, weight_grads
+from netcalc.layers.base import LayerType, Node, pointwise_support, register, weight_grads
 from netcalc.layers.norm import per_channel_affine, per_channel_layouts, per_channel_random, times_weight
 from netcalc.params import Param
 from netcalc.saved import INPUT, VIEW, Temporary
@@ -24,6 +24,7 @@ SCALE_PER_ELEMENT = Let("f", 1 + Opt(HAS_BIAS, 1, "with bias"))
 class Scale(LayerType):
     name = "scale"
     aliases = ("layer_scale",)
+    support = pointwise_support
     summary = "y = x·γ (+ β) per channel: layer scale (ConvNeXt), a learnable factor per channel"
     params = (Param("bias", "bool", False, doc="also a learnable shift per channel"),)
     saved = (INPUT,)  # training: x·γ keeps x for γ's gradient
@@ -60,6 +61,7 @@ class Scale(LayerType):
 class DropPath(LayerType):
     name = "drop_path"
     aliases = ("stochastic_depth",)
+    support = pointwise_support
     summary = "stochastic depth: drops a residual branch per sample in training; the identity at inference"
     params = (Param("p", "float", 0.0, minimum=0, doc="drop probability in training, at most 1"),)
     # training (torchvision's stochastic_depth): x · noise keeps the per-sample noise [N, 1, …];

@@ -103,6 +103,7 @@ FOLDERS = {
     "Concat": lambda attrs, a: np.concatenate([x.reshape(x.shape or (1,)) if x.ndim == 0 else x for x in a],
                                               axis=attrs["axis"]),
     "Slice": _slice,
+    "Transpose": lambda attrs, a: np.transpose(a[0], attrs.get("perm")),  # in PyTorch's F.pad's pads
     "Reshape": lambda attrs, a: a[0].reshape(tuple(int(v) if v != 0 else a[0].shape[i]
                                                    for i, v in enumerate(a[1].reshape(-1)))),
     "Add": lambda attrs, a: a[0] + a[1],

@@ -2,8 +2,8 @@
 
 Each function reads the node's attributes (any attribute it does not list is an error: netcalc
 never ignores what it cannot honour), maps them to the layer type's parameters (contract §1, §7)
-and emits the layer through the reader. Ops whose netcalc type arrives with contract §7 are
-mapped already; until the type exists, reading them is a clear error (reader.emit).
+and emits the layer through the reader. Should a mapped type be missing from the registry,
+reading it is a clear error naming the type (reader.emit).
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ def _spatial_attrs(r, node, attrs, nd, kernel):
     return stride, dilation
 
 
+def short_float(value) -> float:
+    """A float32 attribute as the decimal it was written from (0.699999988 → 0.7)."""
+    return float(f"{float(value):.7g}")
+
+
 def _bias(node, index=2):
     return len(node.input) > index and bool(node.input[index])
 
@@ -77,10 +82,10 @@ def _bias(node, index=2):
 # ---- convolutions --------------------------------------------------------------------------------
 @op("Conv")
 def conv(r, node, padded=None):
-    """padded: (the Pad node before the Conv, its [before, after] pairs, its mode) when a pattern
-    folds a copying Pad into the conv's padding_mode (netcalc's own export of padding_mode)."""
+    """padded: (the padding nodes before the Conv, the tensor they pad, their [before, after] pairs,
+    their mode) when a pattern folds a copying padding into the conv's padding_mode."""
     attrs = r.attrs(node, ("auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"))
-    source = node.input[0] if padded is None else padded[0].input[0]
+    source = node.input[0] if padded is None else padded[1]
     x = r.act(node, source)
     w = r.dims_of(node, node.input[1])
     nd = len(w) - 2
@@ -92,7 +97,7 @@ def conv(r, node, padded=None):
     if padded is None:
         padding = _padding(r, node, attrs, x.shape[1:], kernel, stride, dilation)
     else:
-        pairs = padded[1]
+        pairs = padded[2]
         padding = _compact([b for b, _ in pairs]) if all(b == a for b, a in pairs) else [list(p) for p in pairs]
     c_in, c_out = x.shape[0], w[0]
     params = {"kernel": _compact(kernel)}
@@ -103,11 +108,11 @@ def conv(r, node, padded=None):
     if not _bias(node):
         params["bias"] = False
     if padded is not None:
-        params["padding_mode"] = padded[2]
+        params["padding_mode"] = padded[3]
     weights = {"weight": WeightRef(node.input[1])}
     if _bias(node):
         weights["bias"] = WeightRef(node.input[2])
-    nodes = [node] if padded is None else [padded[0], node]
+    nodes = [node] if padded is None else [*padded[0], node]
     if groups > 1 and groups == c_in and w[1] == 1:  # groups = C_in: netcalc's depthwise
         if c_out != c_in:
             params["multiplier"] = c_out // c_in
@@ -321,14 +326,24 @@ def mul(r, node):
     data = [n for n in node.input if not r.is_const(n)]
     weight = [n for n in node.input if r.is_const(n)]
     x = r.act(node, data[0])
-    dims = r.dims_of(node, weight[0])
     c = x.shape[0]
-    size = math.prod(dims)
-    if size == c and all(d in (1, c) for d in dims):  # a per-channel scale: layer scale
+    if per_channel(r, node, weight[0], x):  # a per-channel scale: layer scale
         r.emit([node], "scale", None, data, {"weight": WeightRef(weight[0], shape=(c,))})
         return
+    dims = r.dims_of(node, weight[0])
     raise r.error(node, f"multiplying the data by a constant of shape {list(dims)} is not a layer netcalc has "
                         f"(it reads a per-channel scale [C] or [C, 1, …])")
+
+
+def per_channel(r, node, name: str, x) -> bool:
+    """The constant `name` holds one value per channel of x as ONNX broadcasts it over [N, C, s…]:
+    [C, 1, …] or [1, C, 1, …] (a plain [C] only on a flat [N, C])."""
+    dims = list(r.dims_of(node, name))
+    while len(dims) > len(x.shape):
+        if dims[0] != 1:
+            return False
+        dims = dims[1:]
+    return dims == [x.shape[0]] + [1] * (len(x.shape) - 1)
 
 
 @op("Concat")
@@ -373,7 +388,7 @@ def leaky_relu(r, node):
 
 @op("Elu")
 def elu(r, node):
-    alpha = float(r.attrs(node, ("alpha",)).get("alpha", 1.0))
+    alpha = short_float(r.attrs(node, ("alpha",)).get("alpha", 1.0))
     r.emit([node], "elu", {"alpha": alpha} if alpha != 1.0 else None, [node.input[0]])
 
 
@@ -418,7 +433,7 @@ def clip(r, node):
     elif low == 0 and high is None:
         r.emit([node], "relu", None, [node.input[0]])
     elif low is not None and high is not None:
-        r.emit([node], "hardtanh", {"min": low, "max": high}, [node.input[0]])
+        r.emit([node], "hardtanh", {"min": short_float(low), "max": short_float(high)}, [node.input[0]])
     else:
         raise r.error(node, f"Clip to [{low}, {high}] is not a layer netcalc has (relu6, relu or hardtanh)")
 
@@ -476,7 +491,7 @@ def layernorm_params(r, node, x):
     """LayerNormalization's attributes and affine inputs → layernorm's parameters and weights."""
     attrs = r.attrs(node, ("axis", "epsilon", "stash_type"))
     weights, params = _affine(node, x.shape[0])
-    params["eps"] = float(attrs.get("epsilon", 1e-5))
+    params["eps"] = short_float(attrs.get("epsilon", 1e-5))
     if "bias" not in weights:
         params["bias"] = False
     return params, weights, int(attrs.get("axis", -1))
@@ -501,16 +516,24 @@ def instancenorm(r, node):
     # scale 1 and bias 0 as graph constants (Constant nodes, as PyTorch and netcalc export an
     # InstanceNorm2d without affine), not initializers: fixed values, not parameters
     affine = not all(_fixed(r, node, i, value) for i, value in ((1, 1.0), (2, 0.0)))
-    r.emit([node], "instancenorm", {"eps": float(attrs.get("epsilon", 1e-5)), "affine": affine}, [node.input[0]],
+    r.emit([node], "instancenorm", {"eps": short_float(attrs.get("epsilon", 1e-5)), "affine": affine}, [node.input[0]],
            weights if affine else {})
 
 
 def _fixed(r, node, index: int, value: float) -> bool:
-    """Input `index` is a graph constant (not an initializer) equal to `value` everywhere."""
-    from netcalc.onnx.reader import Const
+    """Input `index` is a fixed constant equal to `value` everywhere: a Constant node (PyTorch's
+    TorchScript exporter, netcalc), or an initializer not named like a parameter (`…weight`,
+    `…bias`: the dynamo exporter keeps a module's parameters under their names)."""
+    return fixed_constant(r, node.input[index] if len(node.input) > index else "", value)
 
-    name = node.input[index] if len(node.input) > index else ""
-    return isinstance(r.values.get(name), Const) and bool((r.values[name].value == value).all())
+
+def fixed_constant(r, name: str, value: float) -> bool:
+    from netcalc.onnx.reader import Const, Init
+
+    held = r.values.get(name)
+    if isinstance(held, Init) and not name.endswith(("weight", "bias")) and math.prod(held.dims) <= 1 << 16:
+        held = Const(r.const(None, name))
+    return isinstance(held, Const) and bool((held.value == value).all())
 
 
 @op("GroupNormalization")
@@ -520,7 +543,7 @@ def groupnorm(r, node):
     if r.opset < 21:
         raise r.error(node, "GroupNormalization before opset 21 has per-group scales; netcalc reads opset 21's")
     weights, params = _affine(node, x.shape[0])
-    r.emit([node], "groupnorm", {"groups": int(attrs["num_groups"]), "eps": float(attrs.get("epsilon", 1e-5))},
+    r.emit([node], "groupnorm", {"groups": int(attrs["num_groups"]), "eps": short_float(attrs.get("epsilon", 1e-5))},
            [node.input[0]], weights)
 
 
@@ -639,7 +662,13 @@ def space_to_depth(r, node):
 
 
 def _channel_slice(r, node, start, end, output):
-    r.emit([node], "slice", {"start": int(start), "end": int(end)}, [node.input[0]], output=output)
+    """Channels [start, end); the defaults (0, C) left out, as a spec writes them."""
+    params = {"start": int(start), "end": int(end)}
+    if params["end"] == r.act(node, node.input[0]).shape[0]:
+        del params["end"]
+    if params["start"] == 0:
+        del params["start"]
+    r.emit([node], "slice", params or None, [node.input[0]], output=output)
 
 
 @op("Split")

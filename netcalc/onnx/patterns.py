@@ -4,14 +4,18 @@ Each pattern is a function `(reader, index) → bool` under the op type of its f
 root) in PATTERNS; it checks the shape of the node group, that nothing outside the group reads
 its inner tensors (reader.internal_ok), and emits the one layer. Patterns run before the single
 node table (netcalc.onnx.ops), so a Sigmoid followed by its Mul is a silu, not two layers.
-Patterns whose layer type arrives with contract §7 (layernorm, channel_shuffle, hardsigmoid,
-mish) are recognised already; reading them is a clear error until the type exists.
+Most are the forms PyTorch's exporters (and netcalc's writer) give the contract §7 types:
+layernorm and groupnorm written out, softplus with beta/threshold, circular padding as Slices and
+Concats, a Pad folded into the conv of the same layer (padding_mode), element permutations
+(channel/pixel shuffle, pixel unshuffle) as views around one Transpose. Should a mapped type be
+missing from the registry, reading it is a clear error naming the type (reader.emit).
 """
 
 from __future__ import annotations
 
 import math
 
+from netcalc.onnx.ops import short_float
 from netcalc.onnx.reader import WeightRef
 
 PATTERNS: dict[str, list] = {}
@@ -24,7 +28,7 @@ def pattern(root_op: str):
     return register
 
 
-PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose", "ReduceMax"}  # ops read only as part of a pattern
+PATTERN_OPS = {"Erf", "Div", "Sub", "Pow", "Sqrt", "Transpose", "ReduceMax", "Greater", "Where"}  # ops read only as part of a pattern
 
 
 def match_pattern(r, index: int) -> bool:
@@ -183,6 +187,55 @@ def mish(r, i):
     return _finish(r, [i, j, k], "mish", None, [node.input[0]])
 
 
+def _thresholded(r, z: str, x: str, value: str):
+    """Where(Greater(z, t), x, value) — PyTorch's softplus threshold: (indices, t, output) or None."""
+    where_at, where = _next(r, value, "Where")
+    if where is None or list(where.input[1:]) != [x, value]:
+        return None
+    greater = [c for c in r.consumers.get(z, []) if r.nodes[c].op_type == "Greater"]
+    if len(greater) != 1 or list(r.nodes[greater[0]].input[:1]) != [z] or \
+            r.nodes[greater[0]].output[0] != where.input[0]:
+        return None
+    t = r.scalar(r.nodes[greater[0]].input[1])
+    return None if t is None else ([greater[0], where_at], t, where.output[0])
+
+
+def _softplus(r, group, x, z, sp, beta):
+    found = _thresholded(r, z, x, sp)
+    params = {} if beta == 1 else {"beta": short_float(beta)}
+    if found is not None:
+        group, params["threshold"] = group + found[0], short_float(found[1])
+    elif len(r.consumers.get(z, [])) != 1 and z != x:
+        return False
+    return _finish(r, sorted(group), "softplus", params or None, [x])
+
+
+@pattern("Softplus")
+def softplus_threshold(r, i):
+    """Softplus(x) with PyTorch's threshold: Where(Greater(x, t), x, softplus(x))."""
+    node = r.nodes[i]
+    x = node.input[0]
+    if not _data(r, x) or _thresholded(r, x, x, node.output[0]) is None:
+        return False
+    return _softplus(r, [i], x, x, node.output[0], 1.0)
+
+
+@pattern("Mul")
+def softplus_beta(r, i):
+    """Softplus(β·x) / β [with Where(Greater(β·x, t), x, ·)]: softplus with beta (and threshold)."""
+    node = r.nodes[i]
+    x = next((n for n in node.input if _data(r, n)), None)
+    beta = r.scalar(_other(node, x)) if x is not None and _other(node, x) else None
+    z = node.output[0]
+    sp_at = [c for c in r.consumers.get(z, []) if r.nodes[c].op_type == "Softplus"]
+    if beta is None or len(sp_at) != 1:
+        return False
+    j, div = _next(r, r.nodes[sp_at[0]].output[0], "Div")
+    if div is None or div.input[0] != r.nodes[sp_at[0]].output[0] or not _is(r, div.input[1], beta):
+        return False
+    return _softplus(r, [i, sp_at[0], j], x, z, div.output[0], beta)
+
+
 # ---- linear --------------------------------------------------------------------------------------
 @pattern("MatMul")
 def linear_bias(r, i):
@@ -252,7 +305,7 @@ def _layernorm_decomposition(r, i):
 def _emit_layernorm(r, group, x, eps, weight_names, output=None):
     c = r.act(r.nodes[group[0]], x).shape[0]
     weights = {key: WeightRef(name, shape=(c,)) for key, name in weight_names.items()}
-    params = {"eps": float(eps)}
+    params = {"eps": short_float(eps)}
     if "weight" not in weights:
         params["affine"] = False
     elif "bias" not in weights:
@@ -336,122 +389,338 @@ def _emit_instancenorm(r, group, x, eps, weight_names, output):
     weights = _per_channel(r, weight_names, c)
     if weights is None or len(weights) == 1:  # instancenorm's affine map has both weight and bias
         return False
-    return _finish(r, group, "instancenorm", {"eps": float(eps), "affine": bool(weights)}, [x], weights, output)
+    return _finish(r, group, "instancenorm", {"eps": short_float(eps), "affine": bool(weights)}, [x], weights, output)
+
+
+def _channel_affine_at(r, j: int, data: str, x):
+    """Node j a Mul of tensor `data` (shaped as the activation x) by a per-channel constant whose
+    one reader Adds one: · weight + bias per channel. ([indices], weights, output) or None."""
+    from netcalc.onnx.ops import per_channel
+
+    mul = r.nodes[j]
+    gamma = _other(mul, data)
+    if gamma is None or not r.is_const(gamma) or not per_channel(r, mul, gamma, x):
+        return None
+    k, add = _next(r, mul.output[0], "Add")
+    beta = _other(add, mul.output[0]) if add is not None else None
+    if beta is None or not r.is_const(beta) or not per_channel(r, add, beta, x):
+        return None
+    c = x.shape[0]
+    return [j, k], {"weight": WeightRef(gamma, shape=(c,)), "bias": WeightRef(beta, shape=(c,))}, add.output[0]
+
+
+def _channel_affine(r, out: str, x):
+    """The affine map after a normalisation whose output is `out` (see _channel_affine_at)."""
+    j, mul = _next(r, out, "Mul")
+    return None if mul is None else _channel_affine_at(r, j, out, x)
+
+
+@pattern("Mul")
+def scale_with_bias(r, i):
+    """x · weight + bias per channel: `scale` with bias (ops.mul reads a product alone)."""
+    node = r.nodes[i]
+    x = next((n for n in node.input if _data(r, n)), None)
+    found = _channel_affine_at(r, i, x, r.act(node, x)) if x is not None else None
+    if found is None:
+        return False
+    return _finish(r, found[0], "scale", {"bias": True}, [x], found[1])
 
 
 @pattern("Reshape")
-def groupnorm_reshaped(r, i):
-    """Reshape [N, G, −1] → the statistics over axis 2 → Reshape back [N, C, …] [→ Mul γ → Add β]:
-    GroupNorm as netcalc writes it before opset 21."""
+def groupnorm_decomposed(r, i):
+    """Reshape [N, groups, −1] → InstanceNormalization (fixed scale 1, shift 0) → Reshape back
+    [→ Mul weight → Add bias per channel]: PyTorch's export of GroupNorm (and netcalc's below
+    opset 21)."""
+    from netcalc.onnx.ops import fixed_constant
+
     node = r.nodes[i]
-    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+    x, full, grouped = _reshape_of_data(r, node)
+    j, norm = _next(r, node.output[0], "InstanceNormalization")
+    if grouped is None or norm is None or len(grouped) != 3:
         return False
-    shape = r.act(node, node.input[0]).shape
-    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
-    if len(target) != 3 or target[0] != 0 or target[2] != -1 or target[1] < 1 or shape[0] % target[1]:
+    groups = grouped[1]
+    if x.shape[0] % groups or len(norm.input) != 3 or not fixed_constant(r, norm.input[1], 1.0) or \
+            not fixed_constant(r, norm.input[2], 0.0) or math.prod(r.dims_of(norm, norm.input[1])) != groups:
         return False
-    readers = [k for k in r.consumers.get(node.output[0], []) if r.nodes[k].op_type == "ReduceMean"]
-    found = _layernorm_decomposition(r, readers[0]) if len(readers) == 1 else None
-    if found is None or [a % 3 for a in found[2]] != [2] or found[4]:
+    k, back = _next(r, norm.output[0], "Reshape")
+    if back is None or _reshaped(r, back, grouped) != full:
         return False
-    _, inner, _, eps, _, normed = found
-    k, back = _next(r, normed, "Reshape")
-    if back is None or not r.is_const(back.input[1]) \
-            or [int(v) for v in r.const(back, back.input[1]).reshape(-1)] != [0, *shape]:
+    attrs = {a.name: a for a in norm.attribute}
+    if set(attrs) - {"epsilon"}:
         return False
-    group, out, names = [i, *inner, k], back.output[0], {}
-    for op_type, key in (("Mul", "weight"), ("Add", "bias")):  # the per-channel affine map
-        p, affine = _next(r, out, op_type)
-        value = _other(affine, out) if affine is not None else None
-        if value is None or not r.is_const(value):
-            break
-        group.append(p)
-        out, names[key] = affine.output[0], value
-    weights = _per_channel(r, names, shape[0])
-    if weights is None or len(weights) == 1:  # groupnorm's affine map has both weight and bias
+    params = {"groups": groups, "eps": short_float(attrs["epsilon"].f if "epsilon" in attrs else 1e-5)}
+    group, out, weights = [i, j, k], back.output[0], {}
+    affine = _channel_affine(r, out, x)
+    if affine is None:
+        params["affine"] = False
+    else:
+        group, weights, out = group + affine[0], affine[1], affine[2]
+    if not r.internal_ok(group):
         return False
-    return _finish(r, sorted(group), "groupnorm", {"groups": target[1], "eps": float(eps), "affine": bool(weights)},
-                   [node.input[0]], weights, out)
-
-
-# ---- a conv's padding_mode ------------------------------------------------------------------------
-@pattern("Pad")
-def conv_padding_mode(r, i):
-    """Pad `<conv>/pad` in reflect/edge/wrap mode read only by the Conv `<conv>`, which pads nothing
-    itself: netcalc's export of a conv's padding_mode, read back as that one conv. (A Pad of another
-    name stays a `pad` layer, as a model's own ReflectionPad2d is one.)"""
-    from netcalc.onnx import ops
-
-    pad = r.nodes[i]
-    j, conv = _next(r, pad.output[0], "Conv")
-    if conv is None or pad.name != f"{conv.name}/pad" or not r.internal_ok([i, j]):
-        return False
-    pairs, mode, value = ops.pad_params(r, pad)
-    own = {a.name: a for a in conv.attribute}
-    own_pads = list(own["pads"].ints) if "pads" in own else []
-    auto = own["auto_pad"].s.decode() if "auto_pad" in own else "NOTSET"
-    if mode == "zeros" or any(own_pads) or auto not in ("NOTSET", "VALID"):
-        return False
-    ops.conv(r, conv, padded=(pad, pairs, mode))
-    r.done.update([i, j])
+    r.emit([r.nodes[n] for n in group], "groupnorm", params, [node.input[0]], weights, output=out)
+    r.done.update(group)
     return True
 
 
-# ---- channel shuffle -----------------------------------------------------------------------------
-@pattern("Reshape")
-def channel_shuffle(r, i):
-    """Reshape [N, g, C/g, …] → Transpose (swap 1, 2) → Reshape [N, C, …] — ShuffleNet's shuffle."""
-    node = r.nodes[i]
-    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
-        return False
-    x = r.act(node, node.input[0])
-    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
-    c, spatial = x.shape[0], list(x.shape[1:])
-    if len(target) != len(x.shape) + 2 or target[3:] != spatial or target[1] < 1:
-        return False
-    groups = target[1]
-    if c % groups or target[2] not in (c // groups, -1):
-        return False
-    j, tr = _next(r, node.output[0], "Transpose")
-    perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
-    if perm != [0, 2, 1, *range(3, len(target))]:
-        return False
-    k, back = _next(r, tr.output[0], "Reshape")
-    if back is None or not r.is_const(back.input[1]):
-        return False
-    final = [int(v) for v in r.const(back, back.input[1]).reshape(-1)]
-    if final[2:] != spatial or final[1] not in (c, -1):
-        return False
-    return _finish(r, [i, j, k], "channel_shuffle", {"groups": groups}, [node.input[0]])
+# ---- circular padding and a conv's padding_mode ---------------------------------------------------
+def _slice_range(r, node, rank: int):
+    """(start, end, axis) of a step-1 Slice on one axis with constant bounds, else None."""
+    if len(node.input) < 4 or (len(node.input) > 4 and node.input[4]) or \
+            not all(r.is_const(n) for n in node.input[1:4]):
+        return None
+    values = [r.const(node, n).reshape(-1) for n in node.input[1:4]]
+    if any(v.size != 1 for v in values):
+        return None
+    start, end, axis = (int(v[0]) for v in values)
+    return start, end, axis % rank
 
 
-# ---- pixel unshuffle -----------------------------------------------------------------------------
-@pattern("Reshape")
-def pixel_unshuffle(r, i):
-    """Reshape [N, C, s₁/r, r, …] → Transpose [N, C, r…, s/r…] → Reshape [N, C·r^d, s/r…]: PyTorch's
-    pixel_unshuffle order for any C and d (netcalc's export; SpaceToDepth is it only for C = 1)."""
+def _wrap_axis(r, concat_at: int, tensor: str, shape):
+    """Concat(tensor[−b:], tensor, tensor[:a]) on one spatial axis (either slice may be missing):
+    (axis, (b, a), indices) or None."""
+    concat = r.nodes[concat_at]
+    rank = len(shape) + 1
+    axis = next((a.i for a in concat.attribute if a.name == "axis"), None)
+    if axis is None or list(concat.input).count(tensor) != 1 or len(concat.input) < 2:
+        return None
+    axis %= rank
+    n = shape[axis - 1] if axis >= 2 else None
+    middle = list(concat.input).index(tensor)
+    slices = {s: k for k in r.consumers.get(tensor, []) for s in r.nodes[k].output if r.nodes[k].op_type == "Slice"}
+    pads, indices = [0, 0], [concat_at]
+    for position, name in enumerate(concat.input):
+        if name == tensor:
+            continue
+        k = slices.get(name)
+        found = _slice_range(r, r.nodes[k], rank) if k is not None else None
+        if n is None or found is None or found[2] != axis or position not in (middle - 1, middle + 1):
+            return None
+        start, end, _ = found
+        if position < middle and -n <= start < 0 and end >= n:
+            pads[0] = -start
+        elif position > middle and start == 0 and 0 < end <= n:
+            pads[1] = end
+        else:
+            return None
+        indices.append(k)
+    return axis, tuple(pads), indices
+
+
+def _wrapped(r, i):
+    """Circular padding as PyTorch's TorchScript exporter (and netcalc below opset 19) writes it: per
+    padded axis a Concat of the tensor's two ends around it, starting at Slice node i. (input,
+    [before, after] per spatial axis, indices, output) or None."""
     node = r.nodes[i]
-    if not _data(r, node.input[0]) or not r.is_const(node.input[1]):
+    x = node.input[0]
+    if not _data(r, x):
+        return None
+    shape = list(r.act(node, x).shape)
+    pairs, group, tensor, seen = [[0, 0] for _ in shape[1:]], [], x, set()
+    while True:
+        concats = sorted({c for k in r.consumers.get(tensor, []) if r.nodes[k].op_type == "Slice"
+                          for c in r.consumers.get(r.nodes[k].output[0], []) if r.nodes[c].op_type == "Concat"})
+        found = _wrap_axis(r, concats[0], tensor, shape) if len(concats) == 1 else None
+        if found is None or found[0] in seen:
+            break
+        axis, pads, indices = found
+        seen.add(axis)
+        pairs[axis - 2] = list(pads)
+        group += indices
+        tensor = r.nodes[indices[0]].output[0]
+    return (x, pairs, sorted(group), tensor) if group else None
+
+
+def _one_layer(r, group: list[int], conv) -> bool:
+    """The padding nodes and the conv are one layer: netcalc's own names (`<conv>/…`) or one module
+    of a PyTorch export (the same module path)."""
+    from netcalc.onnx.reader import _scope, _scoped_name
+
+    nodes = [r.nodes[k] for k in group]
+    if conv.name and all(n.name.startswith(f"{conv.name}/") for n in nodes):
+        return True
+    scope = _scope(_scoped_name(conv))[0]
+    return scope is not None and all(_scope(_scoped_name(n))[0] == scope for n in nodes)
+
+
+def _padded_conv(r, group: list[int], x: str, pairs, mode: str, out: str) -> bool:
+    """A copying padding read only by a Conv that pads nothing itself, in the same layer: the conv
+    with that padding_mode. (A model's own ReflectionPad2d before a conv stays a `pad` layer.)"""
+    from netcalc.onnx import ops
+
+    j, conv = _next(r, out, "Conv")
+    if conv is None or mode == "zeros" or not _one_layer(r, group, conv) or not r.internal_ok(group + [j]):
+        return False
+    own = {a.name: a for a in conv.attribute}
+    own_pads = list(own["pads"].ints) if "pads" in own else []
+    auto = own["auto_pad"].s.decode() if "auto_pad" in own else "NOTSET"
+    if any(own_pads) or auto not in ("NOTSET", "VALID"):
+        return False
+    ops.conv(r, conv, padded=([r.nodes[k] for k in group], x, pairs, mode))
+    r.done.update(group + [j])
+    return True
+
+
+@pattern("Pad")
+def conv_padding_mode(r, i):
+    """Pad in reflect/edge/wrap mode, then the Conv of the same layer: one conv with padding_mode
+    (how PyTorch's exporters and netcalc write padding_mode)."""
+    from netcalc.onnx import ops
+
+    pad = r.nodes[i]
+    pairs, mode, value = ops.pad_params(r, pad)
+    return _padded_conv(r, [i], pad.input[0], pairs, mode, pad.output[0])
+
+
+@pattern("Slice")
+def circular_padding(r, i):
+    """Slice/Concat circular padding: a conv's padding_mode circular, or a `pad` layer."""
+    found = _wrapped(r, i)
+    if found is None:
+        return False
+    x, pairs, group, out = found
+    if _padded_conv(r, group, x, pairs, "circular", out):
+        return True
+    if not r.internal_ok(group):
+        return False
+    r.emit([r.nodes[k] for k in group], "pad", {"padding": pairs, "mode": "circular"}, [x], output=out)
+    r.done.update(group)
+    return True
+
+
+# ---- permutations: channel shuffle, pixel shuffle and unshuffle -----------------------------------
+def _reshaped(r, node, full: list[int]):
+    """The shape a Reshape with a constant target gives an input of `full` dims (0 copies, −1 fills),
+    or None."""
+    if not r.const_ahead(node.input[1]):
+        return None
+    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
+    if 0 in target and any(a.name == "allowzero" and a.i for a in node.attribute):
+        return None  # a literal empty dim
+    out = [full[k] if v == 0 and k < len(full) else v for k, v in enumerate(target)]
+    if out.count(-1) == 1:
+        known = math.prod(v for v in out if v != -1)
+        if not known or math.prod(full) % known:
+            return None
+        out[out.index(-1)] = math.prod(full) // known
+    return out if math.prod(out) == math.prod(full) and min(out) >= 1 else None
+
+
+def _reshape_of_data(r, node):
+    """(the activation, its full shape with the batch, the shape the Reshape gives it) of a Reshape
+    of the network's data that keeps the batch first; the shape is None otherwise."""
+    if not _data(r, node.input[0]):
+        return None, None, None
+    x = r.act(node, node.input[0])
+    full = [r.batch, *x.shape]
+    target = _reshaped(r, node, full)
+    return x, full, (target if target is not None and target[0] == r.batch else None)
+
+
+def _viewed(r, node, full: list[int]):
+    """The shape after a Reshape, Unsqueeze or Squeeze (which keep the elements' order), or None."""
+    if node.op_type == "Reshape":
+        return _reshaped(r, node, full)
+    axes = _axes_of(r, node) if len(node.input) < 2 or not node.input[1] or r.const_ahead(node.input[1]) else None
+    if node.op_type == "Unsqueeze" and axes is not None:
+        out = list(full)
+        for a in sorted(int(a) % (len(full) + len(axes)) for a in axes):
+            out.insert(a, 1)
+        return out
+    if node.op_type == "Squeeze":
+        drop = {int(a) % len(full) for a in axes} if axes is not None else {k for k, n in enumerate(full) if n == 1}
+        return None if any(full[a] != 1 for a in drop) else [n for k, n in enumerate(full) if k not in drop]
+    return None
+
+
+def _canonical(shape, perm):
+    """A transposition reduced to its essence: size-1 axes dropped, axes that stay neighbours in
+    order merged. Two Reshape/Transpose chains of the same tensor move every element alike exactly
+    when these agree."""
+    keep = [a for a, n in enumerate(shape) if n != 1]
+    rank = {a: k for k, a in enumerate(keep)}
+    runs = []
+    for a in (rank[a] for a in perm if shape[a] != 1):
+        if runs and runs[-1][-1] + 1 == a:
+            runs[-1].append(a)
+        else:
+            runs.append([a])
+    by_start = sorted(runs)
+    sizes = [math.prod(shape[keep[a]] for a in run) for run in by_start]
+    return sizes, [by_start.index(run) for run in runs]
+
+
+def _permutation_layers(c: int, spatial: list[int], out: list[int]):
+    """The layers that permute [C, s…] into `out` (per sample), each with the Reshape → Transpose →
+    Reshape that writes it: (type, params, split shape, perm), shapes per sample."""
+    from netcalc.onnx.writer import deinterleaved, interleaved
+
+    d = len(spatial)
+    found = []
+    if out == [c, *spatial]:  # [g, C/g, s…], swap 1 and 2
+        found += [("channel_shuffle", {"groups": g}, [g, c // g, *spatial], [0, 2, 1, *range(3, d + 3)])
+                  for g in range(2, c) if c % g == 0]
+    if d and len(out) == d + 1 and out[1] > spatial[0] and out[1] % spatial[0] == 0:
+        r = out[1] // spatial[0]  # pixel_shuffle: [C/r^d, r…, s…] interleaved
+        if c % r ** d == 0 and out == [c // r ** d, *(r * n for n in spatial)]:
+            found.append(("pixel_shuffle", {"factor": r}, [c // r ** d, *[r] * d, *spatial], interleaved(d)))
+    if d and len(out) == d + 1 and out[1] and spatial[0] % out[1] == 0 and spatial[0] > out[1]:
+        r = spatial[0] // out[1]  # pixel_unshuffle: [C, s₁/r, r, …] to [C, r…, s/r…]
+        if all(n % r == 0 for n in spatial) and out == [c * r ** d, *(n // r for n in spatial)]:
+            found.append(("pixel_unshuffle", {"factor": r}, [c, *(v for n in spatial for v in (n // r, r))],
+                          deinterleaved(d)))
+    return found
+
+
+_VIEWS = ("Reshape", "Unsqueeze", "Squeeze")
+
+
+def _views(r, tensor: str, full: list[int], limit: int = 8):
+    """The chain of single-reader views of `tensor`: [(index, shape after it, output)]."""
+    chain = []
+    while len(chain) < limit:
+        k, view = _next(r, tensor, *_VIEWS)
+        shape = _viewed(r, view, full) if view is not None else None
+        if shape is None:
+            break
+        chain.append((k, shape, view.output[0]))
+        tensor, full = view.output[0], shape
+    return chain
+
+
+@pattern("Reshape")
+@pattern("Unsqueeze")
+@pattern("Squeeze")
+def permutation(r, i):
+    """Views → one Transpose → views that permute the elements as one of netcalc's layers: ShuffleNet's
+    channel shuffle ([N, g, C/g, …], swap 1 and 2), PyTorch's pixel shuffle in any dimension and
+    pixel unshuffle ([N, C, s₁/r, r, …] → [N, C, r…, s/r…]), however the exporter spells the
+    reshapes (PyTorch's TorchScript exporter wraps pixel_unshuffle in Unsqueeze/Squeeze)."""
+    node = r.nodes[i]
+    if not _data(r, node.input[0]):
         return False
     x = r.act(node, node.input[0])
-    c, spatial, d = x.shape[0], list(x.shape[1:]), len(x.shape) - 1
-    target = [int(v) for v in r.const(node, node.input[1]).reshape(-1)]
-    if d < 1 or len(target) != 2 + 2 * d or target[1] != c:
+    full = [r.batch, *x.shape]
+    first = _viewed(r, node, full)
+    if first is None:
         return False
-    factor = target[3]
-    if factor < 2 or target[3::2] != [factor] * d or [n * factor for n in target[2::2]] != spatial:
-        return False
-    j, tr = _next(r, node.output[0], "Transpose")
+    before = [(i, first, node.output[0])] + _views(r, node.output[0], first)
+    j, tr = _next(r, before[-1][2], "Transpose")
     perm = next((list(a.ints) for a in tr.attribute if a.name == "perm"), None) if tr else None
-    if perm != [0, 1, *(3 + 2 * k for k in range(d)), *(2 + 2 * k for k in range(d))]:
+    split = before[-1][1]
+    if perm is None or sorted(perm) != list(range(len(split))):
         return False
-    k, back = _next(r, tr.output[0], "Reshape")
-    if back is None or not r.is_const(back.input[1]):
-        return False
-    final = [int(v) for v in r.const(back, back.input[1]).reshape(-1)]
-    if final[1:] != [c * factor ** d, *target[2::2]]:
-        return False
-    return _finish(r, [i, j, k], "pixel_unshuffle", {"factor": factor}, [node.input[0]])
+    moved = [split[p] for p in perm]
+    after = _views(r, tr.output[0], moved)
+    essence = _canonical(split, perm)
+    for end in range(len(after), 0, -1):  # the longest chain of views that ends in a layer's output
+        out = after[end - 1][1]
+        if out[0] != r.batch:
+            continue
+        for type_name, params, want_split, want_perm in _permutation_layers(x.shape[0], list(x.shape[1:]), out[1:]):
+            if _canonical([r.batch, *want_split], want_perm) == essence:
+                group = [k for k, _, _ in before] + [j] + [k for k, _, _ in after[:end]]
+                return _finish(r, sorted(group), type_name, params, [node.input[0]])
+    return False
 
 
 # ---- adaptive pooling ------------------------------------------------------------------------------

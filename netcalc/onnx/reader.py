@@ -88,6 +88,7 @@ class Reader:
                     self.consumers.setdefault(name, []).append(index)
         self.graph_outputs = {o.name for o in self.graph.output}
         self.done: set[int] = set()
+        self._producer: dict[str, int] | None = None
         self.decls: list[LayerDecl] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.weight_refs: dict[str, dict[str, WeightRef]] = {}
@@ -177,6 +178,28 @@ class Reader:
                                f"(it depends on the data); netcalc needs static shapes")
 
     def is_const(self, name: str) -> bool:
+        return isinstance(self.values.get(name), (Const, Init))
+
+    def const_ahead(self, name: str) -> bool:
+        """is_const, evaluating first a shape computation that the walk has not reached yet."""
+        return self.is_const(name) or self._fold_ahead(name)
+
+    def _fold_ahead(self, name: str, depth: int = 0) -> bool:
+        """Evaluate now the not yet visited shape computation that produces `name` (a pattern looks
+        ahead: PyTorch writes `Shape(x)` for a Reshape back to x's shape after the nodes between)."""
+        if depth > 16 or not name or name in self.values:
+            return False
+        if self._producer is None:
+            self._producer = {out: k for k, node in enumerate(self.nodes) for out in node.output}
+        index = self._producer.get(name)
+        node = self.nodes[index] if index is not None else None
+        if node is None or index in self.done or node.op_type not in _FOLDABLE:
+            return False
+        if node.op_type != "Shape" and not all(self.is_const(n) or self._fold_ahead(n, depth + 1)
+                                               for n in node.input if n):
+            return False
+        if self._fold(node):
+            self.done.add(index)
         return isinstance(self.values.get(name), (Const, Init))
 
     def scalar(self, name: str):
@@ -409,7 +432,8 @@ def load_weights(refs: dict, values: dict, path: str) -> dict:
 # ---- names ---------------------------------------------------------------------------------------
 _FOLDABLE = frozenset({"Constant", "Shape", "Identity", "Cast", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice",
                        "Reshape", "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Floor", "Ceil", "Sqrt", "Min", "Max",
-                       "Equal", "Where", "ConstantOfShape", "Range", "Expand", "ReduceProd", "ReduceSum"})
+                       "Equal", "Where", "ConstantOfShape", "Range", "Expand", "ReduceProd", "ReduceSum",
+                       "Transpose"})
 _SHAPE_OPS = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "ConstantOfShape", "Range",
               "Equal", "Where", "Expand"}
 _FUNCTIONAL_OPS = {"Add", "Mul", "Sub", "Div", "Concat", "Flatten", "Reshape", "Transpose", "Split", "Slice"}

@@ -5,7 +5,9 @@ node named after the layer (helper nodes of a small group are named `<layer>/<ro
 the layer's input tensors and writing a tensor named like the layer, and returns nothing.
 Weights become initializers under their PyTorch names (`<layer>.weight`, …), in the layouts
 netcalc's `run` uses — which are ONNX's own for Conv, ConvTranspose, Gemm (transB) and
-BatchNormalization.
+BatchNormalization; per-channel [C] weights that ONNX must broadcast over [N, C, s…] (PRelu, a
+scale, a norm's affine map after Reshapes) are written as [C, 1, …]. Where a layer has a form
+PyTorch's exporters also write, it is that one, so that one reader pattern serves both.
 """
 
 from __future__ import annotations
@@ -49,12 +51,17 @@ class Writer:
         self.tensor[node.name] = node.name
         return self.add(op_type, inputs, [node.name], node.name, **attrs)
 
-    def weight(self, node, key: str) -> str:
+    def weight(self, node, key: str, shape=None) -> str:
+        """The initializer `<layer>.<key>`, reshaped to `shape` when ONNX broadcasts it differently
+        (a per-channel [C] as [C, 1, …])."""
         import numpy as np
         from onnx import numpy_helper
 
         name = f"{node.name}.{key}"
-        self.initializers.append(numpy_helper.from_array(np.asarray(self.weights[name], dtype=np.float32), name))
+        array = np.asarray(self.weights[name], dtype=np.float32)
+        if shape is not None:
+            array = array.reshape(shape)
+        self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
     def const(self, name: str, values, dtype="int64") -> str:
@@ -238,65 +245,6 @@ def gelu(w, node):
     w.out(node, "Mul", [prod, w.const(f"{n}.half", 0.5, "float32")])
 
 
-# ---- contract §7 activations and pixel_shuffle (issue 9; the reader maps each back) ----
-@emits("hardsigmoid")
-def hardsigmoid(w, node):
-    w.out(node, "HardSigmoid", w.ins(node), alpha=1 / 6, beta=0.5)
-
-
-@emits("hardtanh")
-def hardtanh(w, node):
-    w.out(node, "Clip", w.ins(node) + [w.const(f"{node.name}.min", node.params["min"], "float32"),
-                                       w.const(f"{node.name}.max", node.params["max"], "float32")])
-
-
-@emits("elu")
-def elu(w, node):
-    w.out(node, "Elu", w.ins(node), alpha=node.params["alpha"])
-
-
-@emits("selu")
-def selu(w, node):
-    w.out(node, "Selu", w.ins(node))  # ONNX's default alpha and gamma are PyTorch's constants
-
-
-@emits("prelu")
-def prelu(w, node):
-    import numpy as np
-
-    # ONNX broadcasts the slope from the right: [C, 1, …] reaches the channel axis ([C] on a flat [F])
-    slope = np.asarray(w.weights[f"{node.name}.weight"], dtype=np.float32)
-    shape = (slope.size,) + (1,) * (len(node.in_shape) - 1) if slope.size > 1 else (1,)
-    w.out(node, "PRelu", w.ins(node) + [w.const(f"{node.name}.weight", slope.reshape(shape), "float32")])
-
-
-@emits("mish")
-def mish(w, node):
-    if w.opset >= 18:
-        w.out(node, "Mish", w.ins(node))
-        return
-    x, n = w.ins(node)[0], node.name
-    soft = w.add("Softplus", [x], [f"{n}/softplus"], f"{n}/softplus")
-    w.out(node, "Mul", [x, w.add("Tanh", [soft], [f"{n}/tanh"], f"{n}/tanh")])
-
-
-@emits("softplus")
-def softplus(w, node):
-    beta, threshold = node.params["beta"], node.params["threshold"]
-    if (beta, threshold) != (1.0, 20.0):
-        raise SpecError(f"softplus with beta {beta:g} and threshold {threshold:g}: ONNX's Softplus has "
-                        f"PyTorch's defaults (1, 20) only", node.loc, node.name)
-    w.out(node, "Softplus", w.ins(node))  # above x = 20 ONNX's log(1 + eˣ) differs from x by < 3e-9
-
-
-@emits("pixel_shuffle")
-def pixel_shuffle(w, node):
-    if len(node.in_shape) != 3:
-        raise SpecError(f"pixel_shuffle on a {len(node.in_shape) - 1}-D tensor: ONNX's DepthToSpace is 2-D only",
-                        node.loc, node.name)
-    w.out(node, "DepthToSpace", w.ins(node), blocksize=node.params["factor"], mode="CRD")
-
-
 @emits("softmax")
 def softmax(w, node):
     w.out(node, "Softmax", w.ins(node), axis=1)
@@ -347,61 +295,135 @@ def concat(w, node):
     w.out(node, "Concat", w.ins(node), axis=1)
 
 
-# ---- normalisation by the sample's statistics, residual helpers (contract §7, issue 9) ------------
-# Written so that netcalc's reader (patterns.py) reads each back as the same layer: the statistics as
-# ReduceMean → Sub → Pow 2 → ReduceMean → Add eps → Sqrt → Div over the normalised axes, the affine
-# map as Mul γ → Add β with [C, 1, …] initializers; the last node is the layer's own.
-def _chain(w, node, x, steps):
-    """x (op other)… : every step but the last a helper `<layer>/<op>`, the last the layer's node."""
-    for op_type, other in steps[:-1]:
-        name = f"{node.name}/{op_type.lower()}"
-        x = w.add(op_type, [x, other], [name], name)
-    w.out(node, steps[-1][0], [x, steps[-1][1]])
+# ---- contract §7 types ---------------------------------------------------------------------------
+@emits("hardsigmoid")
+def hardsigmoid(w, node):
+    w.out(node, "HardSigmoid", w.ins(node), alpha=1 / 6, beta=0.5)  # PyTorch's: relu6(x + 3) / 6
 
 
-def _statistics(w, node, x, axes) -> tuple[str, str]:
-    """(x − mean, sqrt(var + eps)) over `axes`: the Div of the two is the normalised x."""
-    n = node.name
-    mean = w.reduce("ReduceMean", x, axes, f"{n}/mean", f"{n}/mean")
-    centred = w.add("Sub", [x, mean], [f"{n}/sub"], f"{n}/sub")
-    square = w.add("Pow", [centred, w.const(f"{n}.two", 2.0, "float32")], [f"{n}/pow"], f"{n}/pow")
-    var = w.reduce("ReduceMean", square, axes, f"{n}/var", f"{n}/var")
-    shifted = w.add("Add", [var, w.const(f"{n}.eps", node.params["eps"], "float32")], [f"{n}/eps"], f"{n}/eps")
-    return centred, w.add("Sqrt", [shifted], [f"{n}/sqrt"], f"{n}/sqrt")
+def _rearranged(w, node, split: list[int], perm: list[int], joined: list[int]):
+    """Reshape to `split` → Transpose(perm) → Reshape to `joined` (both shapes per sample, the batch
+    copied with 0): helper nodes `<layer>/split`, `<layer>/transpose`, the last one the layer."""
+    x, n = w.ins(node)[0], node.name
+    a = w.add("Reshape", [x, w.const(f"{n}.split", [0, *split])], [f"{n}/split"], f"{n}/split")
+    b = w.add("Transpose", [a], [f"{n}/transpose"], f"{n}/transpose", perm=list(perm))
+    w.out(node, "Reshape", [b, w.const(f"{n}.joined", [0, *joined])])
 
 
-def _affine_steps(w, node) -> list:
-    """[("Mul", γ), ("Add", β)] for the per-channel weights the layer has, as [C, 1, …] initializers."""
-    import numpy as np
-
-    ndim = len(node.in_shape) + 1
-    steps = []
-    for op_type, key in (("Mul", "weight"), ("Add", "bias")):
-        if key in node.kind.weight_shapes(node):
-            value = np.asarray(w.weights[f"{node.name}.{key}"], dtype=np.float32).reshape((-1,) + (1,) * (ndim - 2))
-            steps.append((op_type, w.const(f"{node.name}.{key}", value, "float32")))
-    return steps
+def interleaved(d: int) -> list[int]:
+    """pixel_shuffle's axis order: (N, C, r₁…r_d, s₁…s_d) → (N, C, s₁, r₁, …, s_d, r_d)."""
+    return [0, 1] + [a for k in range(d) for a in (2 + d + k, 2 + k)]
 
 
-@emits("layernorm")
-def layernorm(w, node):
-    centred, std = _statistics(w, node, w.ins(node)[0], [1])
-    _chain(w, node, centred, [("Div", std)] + _affine_steps(w, node))
+def deinterleaved(d: int) -> list[int]:
+    """pixel_unshuffle's: (N, C, s₁, r₁, …, s_d, r_d) → (N, C, r₁…r_d, s₁…s_d) (PyTorch's export)."""
+    return [0, 1] + [3 + 2 * k for k in range(d)] + [2 + 2 * k for k in range(d)]
 
 
+@emits("pixel_shuffle")
+def pixel_shuffle(w, node):
+    """2-D: DepthToSpace in CRD mode (PyTorch's channel order); 1-D and 3-D (DepthToSpace is 4-D
+    only): the same permutation as Reshape → Transpose → Reshape."""
+    r, spatial = node.geometry.factor, list(node.spatial_in)
+    d, c = len(spatial), node.out_shape[0]
+    if d == 2:
+        w.out(node, "DepthToSpace", w.ins(node), blocksize=r, mode="CRD")
+        return
+    _rearranged(w, node, [c, *[r] * d, *spatial], interleaved(d), list(node.out_shape))
+
+
+@emits("hardtanh")
+def hardtanh(w, node):
+    p, n = node.params, node.name
+    w.out(node, "Clip", w.ins(node) + [w.const(f"{n}.min", p["min"], "float32"), w.const(f"{n}.max", p["max"], "float32")])
+
+
+@emits("elu")
+def elu(w, node):
+    w.out(node, "Elu", w.ins(node), alpha=float(node.params["alpha"]))
+
+
+@emits("selu")
+def selu(w, node):
+    w.out(node, "Selu", w.ins(node))  # ONNX's default alpha and gamma are PyTorch's constants
+
+
+@emits("prelu")
+def prelu(w, node):
+    # ONNX broadcasts the slope from the last axis: one per channel is [C, 1, …]
+    slopes = node.geometry.count  # 1, or one per channel
+    w.out(node, "PRelu", w.ins(node) + [w.weight(node, "weight", (slopes,) + (1,) * len(node.spatial_in))])
+
+
+@emits("mish")
+def mish(w, node):
+    if w.opset >= 18:
+        w.out(node, "Mish", w.ins(node))
+        return
+    x, n = w.ins(node)[0], node.name
+    sp = w.add("Softplus", [x], [f"{n}/softplus"], f"{n}/softplus")
+    w.out(node, "Mul", [x, w.add("Tanh", [sp], [f"{n}/tanh"], f"{n}/tanh")])
+
+
+SOFTPLUS_THRESHOLD = 20.0  # PyTorch's default; ONNX's Softplus has none (the difference is < 3e-9)
+
+
+@emits("softplus")
+def softplus(w, node):
+    """Softplus(β·x)/β as PyTorch's exporters write it (Mul and Div only when β ≠ 1); with a threshold
+    other than 20, also their Greater(β·x, threshold) → Where(·, x, softplus)."""
+    p, x, n = node.params, w.ins(node)[0], node.name
+    beta, threshold = float(p["beta"]), float(p["threshold"])
+    exact = threshold != SOFTPLUS_THRESHOLD
+    z = x if beta == 1 else w.add("Mul", [x, w.const(f"{n}.beta", beta, "float32")], [f"{n}/mul"], f"{n}/mul")
+    if beta == 1 and not exact:
+        w.out(node, "Softplus", [x])
+        return
+    sp = w.add("Softplus", [z], [f"{n}/softplus"], f"{n}/softplus")
+    if beta != 1:
+        div = [sp, w.const(f"{n}.beta_div", beta, "float32")]
+        if not exact:
+            w.out(node, "Div", div)
+            return
+        sp = w.add("Div", div, [f"{n}/div"], f"{n}/div")
+    above = w.add("Greater", [z, w.const(f"{n}.threshold", threshold, "float32")], [f"{n}/greater"], f"{n}/greater")
+    w.out(node, "Where", [above, x, sp])
 # ---- padding, channel reordering and slicing (contract §7) ----------------------------------------
 _PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def _pad(w, node, x: str, pads, mode: str, out: str, value: float = 0.0) -> str:
-    """A Pad node of x by (before, after) per spatial axis in netcalc's `mode` (wrap needs opset 19)."""
+    """x padded by (before, after) per spatial axis in netcalc's `mode`, written to tensor `out` by a
+    node named `out`: a Pad node; circular below opset 19 (Pad has no 'wrap' mode there) as PyTorch's
+    TorchScript exporter writes it, per padded axis Concat(x[−before:], x, x[:after]) of two Slices."""
     if mode == "circular" and w.opset < 19:
-        raise SpecError(f"circular padding needs ONNX opset 19 or later (Pad mode 'wrap'); got --opset {w.opset}",
-                        node.loc, node.name)
+        return _wrapped(w, x, pads, node.spatial_in, out)
     inputs = [x, w.const(f"{out}.pads", [0, 0, *(b for b, _ in pads), 0, 0, *(a for _, a in pads)])]
     if value:
         inputs.append(w.const(f"{out}.value", value, "float32"))
     return w.add("Pad", inputs, [out], out, mode=_PAD_MODES[mode])
+
+
+def _sliced(w, x: str, start: int, end: int, axis: int, name: str) -> str:
+    inputs = [x] + [w.const(f"{name}.{key}", [v]) for key, v in (("starts", start), ("ends", end), ("axes", axis))]
+    return w.add("Slice", inputs, [name], name)
+
+
+def _wrapped(w, x: str, pads, spatial, out: str) -> str:
+    axes = [k for k, (b, a) in enumerate(pads) if b or a]
+    if not axes:
+        return w.add("Identity", [x], [out], out)
+    current = x
+    for k in axes:
+        (before, after), tag = pads[k], f"{out}/axis{k}"
+        pieces = [current]
+        if before:  # the last `before` positions go in front
+            pieces.insert(0, _sliced(w, current, -before, spatial[k], 2 + k, f"{tag}_before"))
+        if after:  # the first `after` positions go behind
+            pieces.append(_sliced(w, current, 0, after, 2 + k, f"{tag}_after"))
+        name = out if k == axes[-1] else tag
+        current = w.add("Concat", pieces, [name], name, axis=2 + k)
+    return current
 
 
 @emits("pad")
@@ -412,80 +434,132 @@ def pad(w, node):
 
 @emits("slice")
 def slice_(w, node):
-    g = node.geometry
-    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", g.start), ("ends", g.end),
+    p = node.params  # as written (a negative start counts from the end in ONNX too)
+    end = node.in_shape[0] if p["end"] is None else p["end"]
+    starts, ends, axes = (w.const(f"{node.name}.{key}", [v]) for key, v in (("starts", p["start"]), ("ends", end),
                                                                             ("axes", 1)))
     w.out(node, "Slice", w.ins(node) + [starts, ends, axes])
 
 
-def _regroup(w, node, x: str, shape, perm, out: str) -> str:
-    """Reshape x to [batch, *shape] (0 keeps the batch), Transpose by perm: `<out>/reshape`,
-    `<out>/transpose`."""
-    n = out
-    grouped = w.add("Reshape", [x, w.const(f"{n}.grouped", [0, *shape])], [f"{n}/reshape"], f"{n}/reshape")
-    return w.add("Transpose", [grouped], [f"{n}/transpose"], f"{n}/transpose", perm=list(perm))
-
-
 @emits("channel_shuffle")
 def channel_shuffle(w, node):
-    """ShuffleNet's Reshape [N, g, C/g, …] → Transpose (1, 2) → Reshape [N, C, …] (netcalc reads it back)."""
+    """ShuffleNet's Reshape [N, g, C/g, …] → Transpose (1, 2) → Reshape [N, C, …]."""
     g, spatial = node.geometry, list(node.spatial_in)
-    rank = 3 + len(spatial)
-    moved = _regroup(w, node, w.ins(node)[0], [g.groups, g.per_group, *spatial], [0, 2, 1, *range(3, rank)],
-                     node.name)
-    w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
+    _rearranged(w, node, [g.groups, g.per_group, *spatial], [0, 2, 1, *range(3, 3 + len(spatial))],
+                list(node.out_shape))
 
 
 @emits("pixel_unshuffle")
 def pixel_unshuffle(w, node):
-    """PyTorch's order: Reshape [N, C, s₁/r, r, …] → Transpose to [N, C, r…, s/r…] → Reshape (SpaceToDepth
-    puts the offset before the channel, so it is PyTorch's order only for one channel)."""
+    """PyTorch's export: Reshape [N, C, s₁/r, r, …] → Transpose to [N, C, r…, s/r…] → Reshape (in any
+    dimension; SpaceToDepth orders the channels block-first: PyTorch's order only for one channel)."""
     r, d = node.geometry.factor, len(node.spatial_in)
-    split = [v for n in node.spatial_out for v in (n, r)]
-    perm = [0, 1, *(3 + 2 * k for k in range(d)), *(2 + 2 * k for k in range(d))]
-    moved = _regroup(w, node, w.ins(node)[0], [node.in_shape[0], *split], perm, node.name)
-    w.out(node, "Reshape", [moved, w.const(f"{node.name}.shape", [0, *node.out_shape])])
+    split = [node.in_shape[0], *(v for n in node.spatial_out for v in (n, r))]
+    _rearranged(w, node, split, deinterleaved(d), list(node.out_shape))
+
+
+# ---- normalisation and residual helpers (contract §7) ---------------------------------------------
+def _fixed(w, name: str, size: int, fill: float) -> str:
+    """A Constant node `name` of `size` copies of `fill`: a fixed scale or shift, not a parameter
+    (netcalc reads Constant nodes of ones and zeros back as no affine map, as PyTorch exports them)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    return w.add("Constant", [], [name], name, value=numpy_helper.from_array(np.full(size, fill, np.float32)))
+
+
+def _per_channel(node) -> tuple[int, ...]:
+    """A [C] weight as ONNX broadcasts it over [N, C, s…]: [C, 1, …]."""
+    return (node.in_shape[0],) + (1,) * len(node.spatial_in)
+
+
+def _affine(w, node, x: str, out_name: str | None = None, bias: bool = True) -> None:
+    """x · weight [+ bias] per channel: `<layer>/mul` then the layer's Add (or the layer's Mul)."""
+    n, shape = node.name, _per_channel(node)
+    if not bias:
+        w.out(node, "Mul", [x, w.weight(node, "weight", shape)])
+        return
+    scaled = w.add("Mul", [x, w.weight(node, "weight", shape)], [f"{n}/mul"], f"{n}/mul")
+    w.out(node, "Add", [scaled, w.weight(node, "bias", shape)])
 
 
 @emits("instancenorm")
 def instancenorm(w, node):
+    """InstanceNormalization; without affine its scale 1 and bias 0 are Constant nodes `<layer>/scale`,
+    `<layer>/bias` (fixed values, not parameters: read back as affine false)."""
+    c, n = node.in_shape[0], node.name
     if node.params["affine"]:
-        inputs = w.ins(node) + [w.weight(node, "weight"), w.weight(node, "bias")]
-        w.out(node, "InstanceNormalization", inputs, epsilon=node.params["eps"])
-        return
-    centred, std = _statistics(w, node, w.ins(node)[0], list(range(2, len(node.in_shape) + 1)))
-    _chain(w, node, centred, [("Div", std)])
+        scale, bias = w.weight(node, "weight"), w.weight(node, "bias")
+    else:
+        scale, bias = _fixed(w, f"{n}/scale", c, 1.0), _fixed(w, f"{n}/bias", c, 0.0)
+    w.out(node, "InstanceNormalization", w.ins(node) + [scale, bias], epsilon=node.params["eps"])
 
 
 @emits("groupnorm")
 def groupnorm(w, node):
-    p, n = node.params, node.name
+    """Opset 21 with affine: GroupNormalization. Otherwise as PyTorch exports GroupNorm: Reshape to
+    [N, groups, −1] → InstanceNormalization (fixed scale 1, shift 0) → Reshape back [→ Mul weight
+    → Add bias, per channel]."""
+    p, x, n = node.params, w.ins(node)[0], node.name
+    groups = node.geometry.groups
     if w.opset >= 21 and p["affine"]:
-        inputs = w.ins(node) + [w.weight(node, "weight"), w.weight(node, "bias")]
-        w.out(node, "GroupNormalization", inputs, num_groups=p["groups"], epsilon=p["eps"])
+        w.out(node, "GroupNormalization", [x, w.weight(node, "weight"), w.weight(node, "bias")],
+              num_groups=groups, epsilon=p["eps"])
         return
-    # before opset 21 (whose GroupNormalization scales per group): [N, G, C/G·Πs], normalised over
-    # its last axis, reshaped back, then the per-channel affine map
-    grouped = w.add("Reshape", [w.ins(node)[0], w.const(f"{n}.grouped", [0, p["groups"], -1])], [f"{n}/grouped"],
-                    f"{n}/grouped")
-    centred, std = _statistics(w, node, grouped, [2])
-    normed = w.add("Div", [centred, std], [f"{n}/div"], f"{n}/div")
-    back = w.const(f"{n}.shape", [0, *node.in_shape])
-    steps = _affine_steps(w, node)
-    if not steps:
-        w.out(node, "Reshape", [normed, back])
+    grouped = w.add("Reshape", [x, w.const(f"{n}.grouped", [0, groups, -1])], [f"{n}/grouped"], f"{n}/grouped")
+    normed = w.add("InstanceNormalization", [grouped, _fixed(w, f"{n}/scale", groups, 1.0),
+                                            _fixed(w, f"{n}/bias", groups, 0.0)],
+                   [f"{n}/norm"], f"{n}/norm", epsilon=p["eps"])
+    back = [normed, w.const(f"{n}.shape", [0, *node.in_shape])]
+    if not p["affine"]:
+        w.out(node, "Reshape", back)
         return
-    _chain(w, node, w.add("Reshape", [normed, back], [f"{n}/reshape"], f"{n}/reshape"), steps)
+    _affine(w, node, w.add("Reshape", back, [f"{n}/ungrouped"], f"{n}/ungrouped"))
+
+
+def _layernorm_written_out(w, node, x: str):
+    """Over the channels (axis 1), as PyTorch writes LayerNorm before opset 17: ReduceMean → Sub →
+    Pow 2 → ReduceMean → Add eps → Sqrt → Div [→ Mul weight → Add bias]."""
+    p, n = node.params, node.name
+    mean = w.reduce("ReduceMean", x, [1], f"{n}/mean", f"{n}/mean")
+    centred = w.add("Sub", [x, mean], [f"{n}/sub"], f"{n}/sub")
+    square = w.add("Pow", [centred, w.const(f"{n}.two", 2.0, "float32")], [f"{n}/pow"], f"{n}/pow")
+    var = w.reduce("ReduceMean", square, [1], f"{n}/var", f"{n}/var")
+    shifted = w.add("Add", [var, w.const(f"{n}.eps", p["eps"], "float32")], [f"{n}/add_eps"], f"{n}/add_eps")
+    std = w.add("Sqrt", [shifted], [f"{n}/sqrt"], f"{n}/sqrt")
+    div = [centred, std]
+    if not p["affine"]:
+        w.out(node, "Div", div)
+        return
+    _affine(w, node, w.add("Div", div, [f"{n}/div"], f"{n}/div"), bias=p["bias"])
+
+
+@emits("layernorm")
+def layernorm(w, node):
+    """From opset 17 with affine: LayerNormalization, between two Transposes (channels last and back)
+    when there are spatial dims; otherwise written out over axis 1."""
+    p, x, n = node.params, w.ins(node)[0], node.name
+    if w.opset < 17 or not p["affine"]:
+        _layernorm_written_out(w, node, x)
+        return
+    inputs = [w.weight(node, "weight")] + ([w.weight(node, "bias")] if p["bias"] else [])
+    d = len(node.spatial_in)
+    if not d:
+        w.out(node, "LayerNormalization", [x, *inputs], axis=-1, epsilon=p["eps"])
+        return
+    last = w.add("Transpose", [x], [f"{n}/to_last"], f"{n}/to_last", perm=[0, *range(2, d + 2), 1])
+    normed = w.add("LayerNormalization", [last, *inputs], [f"{n}/norm"], f"{n}/norm", axis=-1, epsilon=p["eps"])
+    w.out(node, "Transpose", [normed], perm=[0, d + 1, *range(1, d + 1)])
 
 
 @emits("scale")
 def scale(w, node):
-    _chain(w, node, w.ins(node)[0], _affine_steps(w, node))
+    _affine(w, node, w.ins(node)[0], bias=node.params["bias"])
 
 
 @emits("drop_path")
 def drop_path(w, node):
-    w.out(node, "Identity", w.ins(node))  # the identity at inference (ONNX has no stochastic depth)
+    w.out(node, "Identity", w.ins(node))  # identity at inference; nothing in the file says it was there
 
 
 # ---- the model -----------------------------------------------------------------------------------
