@@ -47,7 +47,7 @@ def make_console(stderr: bool = False):
 
     stream = sys.stderr if stderr else sys.stdout
     tty = stream.isatty()
-    width = None if tty else int(os.environ.get("COLUMNS", 120))
+    width = None if tty else int(os.environ.get("COLUMNS", 200))
     return Console(file=stream, no_color=not tty or "NO_COLOR" in os.environ,
                    width=width, highlight=False, soft_wrap=False)
 

@@ -128,6 +128,13 @@ def render_markdown(analysis: Analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _per_axis(values) -> str:
+    """A per-axis rf value for the table: one number when every axis agrees (427, not 427×427, so
+    the column stays narrow), else each axis (7×1). JSON, CSV and markdown always list every axis."""
+    texts = [fraction_text(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "×".join(texts)
+
+
 def render_table(analysis: Analysis, console) -> None:
     """Print the rich table and summary to `console`."""
     from rich.table import Table
@@ -136,13 +143,15 @@ def render_table(analysis: Analysis, console) -> None:
     for title, justify in (("name", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
                            ("MACs", "right"), ("FLOPs", "right"), ("RF size", "right"), ("RF jump", "right"),
                            ("CPR", "right")):
-        table.add_column(title, justify=justify, no_wrap=True)
+        # numbers never shrink to "12.5…": when the table is wider than the console, the name and
+        # type columns fold onto a second line instead
+        wraps = title in ("name", "type")
+        table.add_column(title, justify=justify, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
     for layer in analysis.layers:
         rf = layer.rf
         table.add_row(layer.name, layer.type, str(list(layer.output)), human(layer.params) if layer.params else "",
                       human(layer.macs) if layer.macs else "", human(layer.flops) if layer.flops else "",
-                      "×".join(fraction_text(s) for s in rf.size) if rf else "",
-                      "×".join(fraction_text(j) for j in rf.jump) if rf else "", human_ratio(layer.cpr))
+                      _per_axis(rf.size) if rf else "", _per_axis(rf.jump) if rf else "", human_ratio(layer.cpr))
     table.add_section()
     table.add_row("total", "", "", human(analysis.total("params")), human(analysis.total("macs")),
                   human(analysis.total("flops")), str(analysis.final_rf or ""), "", "", style="bold")
