@@ -48,10 +48,16 @@ def plan(graph) -> list[Step]:
 def peak(graph, size_of) -> tuple[int, str | None]:
     """The largest sum of size_of(name) over the activations alive at once (a layer's inputs
     and its new output together), and the layer where it happens. size_of('input') is the
-    network input's share; pass 0 for it when the caller keeps the input alive separately."""
-    best, where = size_of("input"), None
-    for step in plan(graph):
-        total = sum(size_of(name) for name in step.live) + size_of(step.node.name)
-        if total > best:
-            best, where = total, step.node.name
+    network input's share; pass 0 for it when the caller keeps the input alive separately.
+    The same schedule as plan(), swept with a running total so that it stays linear in the
+    number of layers (outputs nobody reads stay alive: summing the live set at every step
+    would be quadratic)."""
+    last = last_use(graph)
+    alive = size_of("input")
+    best, where = alive, None
+    for i, node in enumerate(graph.nodes):
+        output = size_of(node.name)
+        if alive + output > best:
+            best, where = alive + output, node.name
+        alive += output - sum(size_of(name) for name in dict.fromkeys(node.inputs) if last.get(name) == i)
     return best, where

@@ -255,6 +255,19 @@ def test_liveness_plan_by_hand():
                      ("d", ("a", "c"), ("c", "a"))]
 
 
+@pytest.mark.parametrize("name", ["googlenet", "unet", "densenet121", "tiny_segnet"])
+def test_liveness_peak_equals_the_largest_live_set_of_the_plan(name):
+    # peak() sweeps a running total; here the definition: at each step, the sum over every
+    # activation the plan says is alive, plus the new output
+    from netcalc import liveness
+
+    graph = _graph(name)
+    size = {node.name: prod(node.out_shape) for node in graph.nodes}
+    size["input"] = prod(graph.input_shape)
+    best = max(sum(size[n] for n in step.live) + size[step.node.name] for step in liveness.plan(graph))
+    assert liveness.peak(graph, size.__getitem__)[0] == max(best, size["input"])
+
+
 # ---------------------------------------------------------------------------
 # Spec keys, budgets, CLI
 # ---------------------------------------------------------------------------
