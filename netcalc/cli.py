@@ -40,6 +40,10 @@ def reports_errors(command):
     return wrapper
 
 
+def piped_width() -> int:
+    return int(os.environ.get("COLUMNS", 200))
+
+
 def make_console(stderr: bool = False):
     """A rich console: no colour when not a terminal or when NO_COLOR is set; a fixed, wide
     width when piped so tables do not wrap."""
@@ -47,7 +51,7 @@ def make_console(stderr: bool = False):
 
     stream = sys.stderr if stderr else sys.stdout
     tty = stream.isatty()
-    width = None if tty else int(os.environ.get("COLUMNS", 200))
+    width = None if tty else piped_width()
     return Console(file=stream, no_color=not tty or "NO_COLOR" in os.environ,
                    width=width, highlight=False, soft_wrap=False)
 
@@ -139,7 +143,12 @@ def analyze(spec, fmt, output, batch, dtype, optimizer):
     if fmt == "table":
         if output is not None:
             raise UserError("-o needs a file format: --format json, csv, markdown or html")
-        report.render_table(analysis, make_console())
+        # piped: the same table drawn without rich (a tenth of the time), when it fits the width
+        plain = None if sys.stdout.isatty() else report.plain_table(analysis, piped_width())
+        if plain is not None:
+            click.echo(plain, nl=False)
+        else:
+            report.render_table(analysis, make_console())
     else:
         text = _html_report(analysis) if fmt == "html" else report.render_text(analysis, fmt)
         _write_output(text.encode(), output)

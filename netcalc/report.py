@@ -135,33 +135,77 @@ def _per_axis(values) -> str:
     return texts[0] if len(set(texts)) == 1 else "×".join(texts)
 
 
+TABLE_COLUMNS = (("name", "left"), ("type", "left"), ("output", "left"), ("params", "right"), ("MACs", "right"),
+                 ("FLOPs", "right"), ("RF size", "right"), ("RF jump", "right"), ("CPR", "right"))
+
+
+def table_title(analysis: Analysis) -> str:
+    return f"{analysis.name}  input {list(analysis.graph.input_shape)}"
+
+
+def table_rows(analysis: Analysis) -> tuple[list[list[str]], list[str]]:
+    """The table's cells: one row per layer, and the total row."""
+    rows = []
+    for layer in analysis.layers:
+        rf = layer.rf
+        rows.append([layer.name, layer.type, str(list(layer.output)), human(layer.params) if layer.params else "",
+                     human(layer.macs) if layer.macs else "", human(layer.flops) if layer.flops else "",
+                     _per_axis(rf.size) if rf else "", _per_axis(rf.jump) if rf else "", human_ratio(layer.cpr)])
+    total = ["total", "", "", human(analysis.total("params")), human(analysis.total("macs")),
+             human(analysis.total("flops")), str(analysis.final_rf or ""), "", ""]
+    return rows, total
+
+
+def plain_table(analysis: Analysis, width: int) -> str | None:
+    """The table and summary exactly as rich draws them without colour (tests/test_cli.py checks
+    every bundled spec), in a fraction of rich's time; None when something would not fit `width`
+    (rich then folds the name and type columns)."""
+    rows, total = table_rows(analysis)
+    header = [title for title, _ in TABLE_COLUMNS]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, total)]
+    table_width = sum(w + 3 for w in widths) + 1
+    summary = _summary_text(analysis)
+    if table_width > width or any(len(line) > width for line in summary):
+        return None
+
+    def rule(left, fill, middle, right):
+        return left + middle.join(fill * (w + 2) for w in widths) + right
+
+    def cells(row, edge="│"):
+        return edge + edge.join(f" {cell.ljust(w) if justify == 'left' else cell.rjust(w)} "
+                                for cell, w, (_, justify) in zip(row, widths, TABLE_COLUMNS)) + edge
+
+    lines = [table_title(analysis).ljust(table_width), rule("┏", "━", "┳", "┓"), cells(header, "┃"),
+             rule("┡", "━", "╇", "┩"), *map(cells, rows), rule("├", "─", "┼", "┤"), cells(total),
+             rule("└", "─", "┴", "┘"), *summary]
+    return "\n".join(lines) + "\n"
+
+
+def _summary_text(analysis: Analysis) -> list[str]:
+    final = f" · final receptive field {analysis.final_rf}" if analysis.final_rf else ""
+    return [f"params {analysis.total('params'):,} · buffers {analysis.total('buffers'):,} · "
+            f"MACs {analysis.total('macs'):,} · FLOPs {analysis.total('flops'):,}",
+            f"activations {analysis.activation_bytes:,} B ({human_bytes(analysis.activation_bytes)}, "
+            f"float32, one sample){final}", *summary_lines(analysis)]
+
+
 def render_table(analysis: Analysis, console) -> None:
     """Print the rich table and summary to `console`."""
     from rich.table import Table
 
-    table = Table(title=f"{analysis.name}  input {list(analysis.graph.input_shape)}", title_justify="left")
-    for title, justify in (("name", "left"), ("type", "left"), ("output", "left"), ("params", "right"),
-                           ("MACs", "right"), ("FLOPs", "right"), ("RF size", "right"), ("RF jump", "right"),
-                           ("CPR", "right")):
+    table = Table(title=table_title(analysis), title_justify="left")
+    for title, justify in TABLE_COLUMNS:
         # numbers never shrink to "12.5…": when the table is wider than the console, the name and
         # type columns fold onto a second line instead
         wraps = title in ("name", "type")
         table.add_column(title, justify=justify, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis")
-    for layer in analysis.layers:
-        rf = layer.rf
-        table.add_row(layer.name, layer.type, str(list(layer.output)), human(layer.params) if layer.params else "",
-                      human(layer.macs) if layer.macs else "", human(layer.flops) if layer.flops else "",
-                      _per_axis(rf.size) if rf else "", _per_axis(rf.jump) if rf else "", human_ratio(layer.cpr))
+    rows, total = table_rows(analysis)
+    for row in rows:
+        table.add_row(*row)
     table.add_section()
-    table.add_row("total", "", "", human(analysis.total("params")), human(analysis.total("macs")),
-                  human(analysis.total("flops")), str(analysis.final_rf or ""), "", "", style="bold")
+    table.add_row(*total, style="bold")
     console.print(table)
-    console.print(f"params {analysis.total('params'):,} · buffers {analysis.total('buffers'):,} · "
-                  f"MACs {analysis.total('macs'):,} · FLOPs {analysis.total('flops'):,}", highlight=False)
-    final = f" · final receptive field {analysis.final_rf}" if analysis.final_rf else ""
-    console.print(f"activations {analysis.activation_bytes:,} B ({human_bytes(analysis.activation_bytes)}, "
-                  f"float32, one sample){final}", highlight=False)
-    for line in summary_lines(analysis):
+    for line in _summary_text(analysis):
         console.print(line, highlight=False)
 
 

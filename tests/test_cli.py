@@ -116,3 +116,24 @@ def test_bad_spec_exit_code_in_every_format(tmp_path, fmt):
 
 def test_unknown_format_is_a_usage_error():
     assert invoke("analyze", EXAMPLE, "--format", "xml").exit_code == 2
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in (Path(__file__).parents[1] / "specs").glob("*.yaml")))
+@pytest.mark.parametrize("width", [120, 200])
+def test_plain_table_is_what_rich_draws(spec, width):
+    # piped output skips rich for speed: the plain renderer must draw exactly rich's table, or
+    # decline (None) when it would not fit and rich has to fold columns
+    import io
+
+    from rich.console import Console
+
+    from netcalc import report
+    from netcalc.analysis import analyze_file
+
+    analysis = analyze_file(str(Path(__file__).parents[1] / "specs" / spec))
+    buffer = io.StringIO()
+    report.render_table(analysis, Console(file=buffer, width=width, no_color=True, highlight=False, soft_wrap=False))
+    plain = report.plain_table(analysis, width)
+    assert plain is None or plain == buffer.getvalue()
+    if width == 200 and len(analysis.layers) < 400:
+        assert plain is not None  # the bundled specs' tables fit 200 columns
