@@ -355,6 +355,48 @@ def conv_transpose_forward(x, w, b, stride, dilation, pads, groups, out_size,
     return y
 
 
+def _one_axis(axis, nd, value, rest):
+    """Per-dim geometry that is `value` along `axis` and `rest` along every other dim."""
+    return tuple(value if a == axis else rest for a in range(nd))
+
+
+def correlate_support_adjoint(dy, kernel, stride, dilation, pads, spatial):
+    """Where conv's dX is nonzero for a boolean dY and a kernel of ones (the support probe of
+    `verify --rf`): col2im's scatter (`_scatter_windows`) of dY itself, OR-ed (``+=`` on bool),
+    one axis at a time. A kernel of ones is the outer product of per-axis kernels of ones, so the
+    data adjoint is the product of the per-axis adjoints (each with its own stride, dilation,
+    leading pad and crop): exact, with Σk instead of Πk passes over the arrays."""
+    nd = dy.ndim - 2
+    kernel, stride, dilation = _as_tuple(kernel, nd), _as_tuple(stride, nd), _as_tuple(dilation, nd)
+    pads_before = _pads_before(pads, nd)
+    for axis in range(nd):
+        k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
+        before = _one_axis(axis, nd, pads_before[axis], 0)
+        out_size = tuple(dy.shape[2:])
+        size = out_size[:axis] + (spatial[axis],) + out_size[axis + 1:]
+        buf = np.zeros(dy.shape[:2] + _accumulation_extent(k, s, d, before, out_size, size), dtype=bool)
+        cols = np.broadcast_to(dy.reshape(dy.shape[:2] + (1,) * nd + out_size), dy.shape[:2] + k + out_size)
+        _scatter_windows(buf, cols, k, s, d)
+        dy = _crop_padding(buf, before, size)
+    return dy
+
+
+def correlate_support(dy, kernel, stride, dilation, pads, out_size):
+    """Where a correlation of boolean dY with a kernel of ones is nonzero (transposed conv's dX in
+    the support probe): any over each window of `_window_view`, one axis at a time (see
+    `correlate_support_adjoint` for why per axis is exact)."""
+    nd = dy.ndim - 2
+    kernel, stride, dilation = _as_tuple(kernel, nd), _as_tuple(stride, nd), _as_tuple(dilation, nd)
+    pads_before = _pads_before(pads, nd)
+    for axis in range(nd):
+        k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
+        before = _one_axis(axis, nd, pads_before[axis], 0)
+        size = tuple(dy.shape[2:axis + 2]) + (out_size[axis],) + tuple(dy.shape[axis + 3:])
+        padded = _pad_to_windows(dy, k, s, d, before, size, pad_value=False)
+        dy = _window_view(padded, k, s, d, size).any(axis=2 + axis).reshape(dy.shape[:2] + size)
+    return dy
+
+
 def conv_transpose_backward(dy, x, w, stride, dilation, pads, groups, out_size, has_bias,
                             max_workspace_bytes=DEFAULT_MAX_WORKSPACE_BYTES):
     """Gradients (dx, dw, db|None) of :func:`conv_transpose_forward`.

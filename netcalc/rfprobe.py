@@ -278,7 +278,7 @@ def support_reach(graph, targets: dict, memory_limit: int | None = None) -> dict
     index = {node.name: i for i, node in enumerate(graph.nodes)}
     largest = max(prod(shape[1:]) for shape in [graph.input_shape, *(n.out_shape for n in graph.nodes)])
     budget = SUPPORT_BUDGET_BYTES if memory_limit is None else min(SUPPORT_BUDGET_BYTES, memory_limit // 4)
-    batch = max(1, min(64, budget // (4 * 8 * largest)))  # ~8 live one-channel arrays per seed
+    batch = max(1, min(64, budget // (16 * largest)))  # ~16 live one-channel bool arrays per seed
     seeds = [(name, u) for name in sorted(targets, key=index.__getitem__) for u in targets[name]]
     parts = {name: [] for name in targets}
     for start in range(0, len(seeds), batch):
@@ -294,19 +294,26 @@ def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
     at = {}
     for j, (name, u) in enumerate(seeds):
         at.setdefault(name, []).append((j, u))
-    grads = {}
+    grads, owned = {}, set()  # owned: gradients this walk allocated (an OR may go in place)
     for node in reversed(graph.nodes[:max(index[name] for name in at) + 1]):
         dy = grads.pop(node.name, None)
         if node.name in at:
-            seed = np.zeros((len(seeds), 1, *node.spatial_out), np.float32)  # one channel standing for all
+            seed = np.zeros((len(seeds), 1, *node.spatial_out), bool)  # one channel standing for all
             for j, u in at[node.name]:
-                seed[(j, 0) + u] = 1.0
-            dy = seed if dy is None else np.maximum(dy, seed)
+                seed[(j, 0) + u] = True
+            dy = seed if dy is None else dy | seed
         if dy is None:
             continue  # feeds none of the seeds
         for name, dx in zip(node.inputs, node.kind.support(node, dy, ctx)):
-            dx = (dx > 0).astype(np.float32)  # 0/1 again: no magnitudes to overflow or underflow
-            grads[name] = dx if name not in grads else np.maximum(grads[name], dx)
+            if dx.dtype != bool:
+                dx = dx > 0
+            if name not in grads:
+                grads[name] = dx  # may be dy itself, or shared with another input: not written into
+            elif name in owned and grads[name].shape == np.broadcast_shapes(grads[name].shape, dx.shape):
+                grads[name] |= dx
+            else:
+                grads[name] = grads[name] | dx
+                owned.add(name)
     if "input" not in grads:
         return np.zeros((len(seeds), *graph.input_shape[1:]), bool)
     return grads["input"].any(axis=1)
@@ -320,10 +327,7 @@ def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
     if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
         check.note = f"field depends on the input size: compared at the enlarged input {list(big_spatial)}"
     # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
-    extents = []
-    for _, u in units:
-        nz = np.nonzero(reach[u])
-        extents.append([None if nz[0].size == 0 else (int(c.min()), int(c.max())) for c in nz])
+    extents = [_extents(reach[u]) for _, u in units]
     expected = [[_clip(f.bounds(o), n) for f, o, n in zip(rf.fields, u, big_spatial)] for _, u in units]
     clipped = any(_clip(f.bounds(o), n) != f.bounds(o)
                   for _, u in units for f, o, n in zip(rf.fields, u, big_spatial))
@@ -380,6 +384,15 @@ def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
     elif any(moot):
         check.note = "fewer than period + 1 outputs: size checked, jump not measurable"
     return check
+
+
+def _extents(mask) -> list:
+    """Per axis, (first, last) index where the boolean mask has a True, or None where it has none."""
+    out = []
+    for axis in range(mask.ndim):
+        line = mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis))
+        out.append((int(line.argmax()), len(line) - 1 - int(line[::-1].argmax())) if line.any() else None)
+    return out
 
 
 def _clip(bounds, n):

@@ -420,3 +420,41 @@ def test_float32_is_preserved_everywhere():
         ys, cache = kernels.spp_forward(x, (1, 2), mode)
         assert ys.dtype == f32 and kernels.spp_backward(ys, x, (1, 2), mode, cache).dtype == f32
     # the kernels that live with their layer types: tests/test_layer_kernels.py
+
+
+# ---------------------------------------------------------------------------
+# Support kernels of `verify --rf` (booleans, a kernel of ones, one axis at a time)
+# ---------------------------------------------------------------------------
+
+def _bool_seed(case, shape):
+    dy = _rng(case["seed"]).random((case["n_batch"], 1) + shape) < 0.3
+    dy[(0, 0) + tuple(n // 2 for n in shape)] = True  # never all-empty
+    return dy
+
+
+@FAST
+@given(conv_cases(allow_groups=False))
+def test_conv_support_adjoint_is_where_the_naive_transposed_conv_of_ones_is_nonzero(case):
+    """conv's dX support: the naive full-kernel transposed conv with a kernel of ones, > 0."""
+    dy = _bool_seed(case, case["out_size"])
+    ones = np.ones((1, 1) + case["kernel"])
+    expected = naive.conv_transpose(dy.astype(np.float64), ones, None, case["stride"], case["dilation"],
+                                    case["pads"], 1, case["spatial"]) > 0
+    got = kernels.correlate_support_adjoint(dy, case["kernel"], case["stride"], case["dilation"], case["pads"],
+                                            case["spatial"])
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, expected)
+
+
+@FAST
+@given(conv_cases(transposed=True, allow_groups=False))
+def test_conv_transpose_support_is_where_the_naive_conv_of_ones_is_nonzero(case):
+    """conv_transpose's dX support: the naive full-kernel conv with a kernel of ones, > 0."""
+    dy = _bool_seed(case, case["out_size"])
+    ones = np.ones((1, 1) + case["kernel"])
+    expected = naive.conv(dy.astype(np.float64), ones, None, case["stride"], case["dilation"], case["pads"], 1,
+                          case["spatial"]) > 0
+    got = kernels.correlate_support(dy, case["kernel"], case["stride"], case["dilation"], case["pads"],
+                                    case["spatial"])
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, expected)

@@ -96,10 +96,11 @@ class LayerType:
     channel_blind = False
 
     def support(self, node: Node, dy, ctx: "RunContext") -> list:
-        """Where the gradient reaches (`verify --rf`'s support probe, rfprobe.support_gradients):
-        dy is (N, c, *spatial_out) of 0s and 1s, c = C_out or 1 (one channel standing for every
-        channel alike); returns per input an (N, 1 or C_in, *spatial_in) array whose nonzeros are
-        the gradient's support. Default: the probe op's (or the type's own) executor backward —
+        """Where the gradient reaches (`verify --rf`'s support probe, rfprobe.support_reach):
+        dy is a boolean (N, c, *spatial_out), c = C_out or 1 (one channel standing for every
+        channel alike); returns per input an (N, 1 or C_in, *spatial_in) array (boolean, or any
+        dtype whose nonzeros are the support) that the caller must not write into. Default: the
+        probe op's (or the type's own) float32 executor backward —
         on one channel when `channel_blind`, else at full channels after a forward on a positive
         random input (right for any type with kernels; types with a cheaper exact rule override
         this: pointwise types pass dy through, convs use a one-channel kernel of ones)."""
@@ -305,6 +306,7 @@ def probe_backward(op, node: Node, dy, ctx: "RunContext", one_channel: bool) -> 
     import numpy as np  # executor-only
 
     n = dy.shape[0]
+    dy = dy.astype(np.float32)  # the support probe's booleans as the executor's 0/1 floats
     if one_channel:
         one = np.ones((), dy.dtype)
         inputs = [np.broadcast_to(one, (n, 1, *shape[1:])) for shape in node.in_shapes]

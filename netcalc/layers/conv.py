@@ -169,27 +169,27 @@ class Conv(Windowed):
             dx = kernels.pad_backward(dx, inputs[0].shape, g.pads, g.padding_mode)
         return [dx], ({} if dw is None else weight_grads(dw, db))
 
-    def data_adjoint(self, node, grad_output, weight, groups, ctx):
-        """dX alone, with zero padding (as the float probe's ZEROS_PADDED: padding positions are
-        coordinates of the field whatever the padding mode): the transposed conv."""
-        from netcalc import kernels
-
-        g = node.geometry
-        return kernels.conv_transpose_forward(grad_output, weight, None, g.stride, g.dilation, g.pads, groups,
-                                              node.spatial_in, ctx.max_workspace_bytes)
-
     def support(self, node, dy, ctx):
         """The data adjoint with a kernel of ones on one channel per group (one in all when dy's
-        channels are all alike): the field does not depend on channel counts or weight values,
-        only on which output channels read which input channels (the groups)."""
+        channels are all alike), on booleans: the field does not depend on channel counts or
+        weight values, only on which output channels read which input channels (the groups)."""
         import numpy as np
 
         g = node.geometry
         n, c = dy.shape[:2]
         groups = 1 if c == 1 else g.groups
-        dy = dy.reshape(n, groups, c // groups, *dy.shape[2:]).max(axis=2)  # any channel of each group
-        dx = self.data_adjoint(node, dy, np.ones((groups, 1, *g.kernel), dy.dtype), groups, ctx)
+        dy = dy.reshape(n, groups, c // groups, *dy.shape[2:]).any(axis=2)  # any channel of each group
+        dx = self.support_adjoint(node, dy)
         return [dx if groups == 1 else np.repeat(dx, g.c_in // groups, axis=1)]
+
+    def support_adjoint(self, node, dy):
+        """Where dX is nonzero for a boolean dY and a kernel of ones: col2im's scatter, with zero
+        padding whatever the padding mode (as the float probe's ZEROS_PADDED stand-in: padding
+        positions are coordinates of the field)."""
+        from netcalc import kernels
+
+        g = node.geometry
+        return kernels.correlate_support_adjoint(dy, g.kernel, g.stride, g.dilation, g.pads, node.spatial_in)
 
 
 def _window_workspace(node, channels, spatial_in, spatial_out, batch, itemsize, max_workspace, temporaries):
@@ -309,6 +309,13 @@ class ConvTranspose(Conv):
                                                      g.dilation, g.pads, g.groups, g.out, "bias" in weights,
                                                      ctx.max_workspace_bytes)
         return [dx], weight_grads(dw, db)
+
+    def support_adjoint(self, node, dy):
+        """Where dX is nonzero for a boolean dY and a kernel of ones: the conv's window gather."""
+        from netcalc import kernels
+
+        g = node.geometry
+        return kernels.correlate_support(dy, g.kernel, g.stride, g.dilation, g.pads, node.spatial_in)
 
     def data_adjoint(self, node, grad_output, weight, groups, ctx):
         """dX alone: a transposed conv's data adjoint is the conv."""
