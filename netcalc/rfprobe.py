@@ -297,6 +297,8 @@ def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
     grads, owned = {}, set()  # owned: gradients this walk allocated (an OR may go in place)
     for node in reversed(graph.nodes[:max(index[name] for name in at) + 1]):
         dy = grads.pop(node.name, None)
+        if dy is not None and dy.shape[1] > 1 and (dy == dy[:, :1]).all():
+            dy = dy[:, :1]  # channels alike again (ShuffleNet's two slices of one tensor): one stands for all
         if node.name in at:
             seed = np.zeros((len(seeds), 1, *node.spatial_out), bool)  # one channel standing for all
             for j, u in at[node.name]:

@@ -58,5 +58,6 @@ class ChannelShuffle(LayerType):
         return [_swap(grad_output, node.geometry.per_group, node.geometry.groups)], {}
 
     def support(self, node, dy, ctx):
-        # a permutation of the channels: one channel standing for all of them stays so
-        return [dy] if dy.shape[1] == 1 else super().support(node, dy, ctx)
+        # a permutation of the channels: one channel standing for all of them stays so; else the
+        # backward's inverse permutation, which reads nothing but dy
+        return [dy] if dy.shape[1] == 1 else self.backward(node, None, None, dy, {}, None, ctx)[0]
