@@ -44,6 +44,14 @@ class Pool(Windowed):
                     node.param_loc("padding"))
         return window.Window.resolve(node.spatial_in, kernel, stride, dilation, pads, self.name, p["ceil_mode"])
 
+    def support(self, node, dy, ctx):
+        """Every tap of the window (max is probed as the uniform window, average weights every tap
+        by a positive share): col2im's scatter of the boolean dy, channel by channel."""
+        from netcalc import kernels
+
+        g = node.geometry
+        return [kernels.correlate_support_adjoint(dy, g.kernel, g.stride, g.dilation, g.pads, node.spatial_in)]
+
     # ---- executor ----
     def workspace_bytes(self, node, batch, itemsize, max_workspace):
         # a padded copy of the input (pooling loops over kernel offsets: no im2col), output-sized

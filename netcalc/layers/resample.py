@@ -81,6 +81,10 @@ class Upsample(LayerType):
         return [upsample_backward(grad_output, inputs[0].shape, node.spatial_out, node.params["mode"],
                                   self._scale(node))], {}
 
+    def support(self, node, dy, ctx):
+        shape = (*dy.shape[:2], *node.spatial_in)
+        return [upsample_support(dy, shape, node.spatial_out, node.params["mode"], self._scale(node))]
+
 
 # ---- the kernels: per axis a plan of source indices and weights, applied separably ----
 
@@ -133,6 +137,31 @@ def upsample_forward(x, out_size, mode, scale=None):
         weight = _broadcast_axis(lam.astype(x.dtype), 2 + axis, y.ndim)
         y = first + (np.take(y, i1, axis=2 + axis) - first) * weight
     return np.ascontiguousarray(y)
+
+
+def upsample_support(dy, x_shape, out_size, mode, scale=None):
+    """Where :func:`upsample_backward` of a boolean dy is nonzero (`verify --rf`'s support probe):
+    the same plan, OR-ed instead of added. Each output reads i0 (weight 1 − λ > 0) and, for
+    linear, i1 where its weight λ is not 0; both index lists rise with the output, so each run of
+    equal indices is one `logical_or.reduceat` (no slow `ufunc.at`)."""
+    import numpy as np
+
+    from netcalc.kernels import _as_tuple
+
+    nd = len(x_shape) - 2
+    out_size = _as_tuple(out_size, nd)
+    dx = dy
+    for axis, (n, o, sc) in enumerate(zip(x_shape[2:], out_size, _scales(scale, nd))):
+        i0, i1, lam = _upsample_axis_plan(n, o, mode, sc)
+        moved = np.moveaxis(dx, 2 + axis, 0)
+        acc = np.zeros((n,) + moved.shape[1:], dtype=bool)
+        taps = [(i0, moved)] if mode == "nearest" else [(i0, moved), (i1[lam > 0], moved[lam > 0])]
+        for index, rows in taps:
+            if len(index):
+                starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+                acc[index[starts]] |= np.logical_or.reduceat(rows, starts, axis=0)
+        dx = np.moveaxis(acc, 0, 2 + axis)
+    return np.ascontiguousarray(dx)
 
 
 def upsample_backward(dy, x_shape, out_size, mode, scale=None):
