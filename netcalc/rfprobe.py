@@ -70,12 +70,17 @@ class RFCheck:
     expected_jump: list | None = None
     note: str = ""
     clipped: bool = False  # compared as clipped extents, not as size/jump
+    exact_ends: int | None = None  # clipped: of the probed fields' ends, those inside the input,
+    total_ends: int | None = None  # compared exactly (the others bound the measured extents)
+    sliding_exact_ends: int | None = None  # a fixed part's layer: sliding-part ends compared exactly
 
     def to_dict(self) -> dict:
         def nums(values):
             return None if values is None else [float(v) if isinstance(v, Fraction) else v for v in values]
 
         return {"layer": self.layer, "status": self.status, "clipped": self.clipped,
+                "exact_ends": self.exact_ends, "total_ends": self.total_ends,
+                "sliding_exact_ends": self.sliding_exact_ends,
                 "measured": {"size": nums(self.measured_size), "jump": nums(self.measured_jump)},
                 "calculated": {"size": nums(self.expected_size), "jump": nums(self.expected_jump)},
                 "note": self.note}
@@ -144,9 +149,15 @@ def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None, 
         targets = {name: list(dict.fromkeys(u for _, u in units)) for name, units in plans.items()}
         measure_fn = float_reach if probe == "float" else support_reach
         reach = measure_fn(big.graph, targets, memory_limit)
+        # Fields with a fixed part (after a squeeze-excitation gate) usually span the input: the
+        # support probe measures their sliding part alone too, with the gates cut off
+        fixed = [name for name in names if any(f.hull is not None for f in layers[name].rf.fields)]
+        cut = _gate_edges(big.graph) if fixed and probe == "support" else None
+        sliding = {} if cut is None else support_reach(big.graph, {n: targets[n] for n in fixed}, memory_limit, cut)
         for name in names:
             by_unit = dict(zip(targets[name], reach[name]))
-            checks[name] = _check_layer(layers[name], original[name].rf, plans[name], by_unit, spatial)
+            alone = dict(zip(targets[name], sliding[name])) if name in sliding else None
+            checks[name] = _check_layer(layers[name], original[name].rf, plans[name], by_unit, spatial, alone)
     out = []
     for layer in analysis.layers:
         if layer.name in checks:
@@ -216,15 +227,20 @@ def _support_groups(analysis: Analysis):
         if layer.rf is None:
             continue
         chosen = zero
-        if _local(layer):
-            # from the first multiple of the step that holds the field, one step at a time
-            margins = tuple(-((n - (s or 1)) // 2 // st) * st for s, n, st in zip(layer.rf.size, n0, step))
+        gated = not layer.node.kind.field_spans_input and not _local(layer)  # a fixed part (a gate's)
+        if _local(layer) or gated:
+            # from the first multiple of the step that holds the field, one step at a time; a
+            # gated field is as wide as the input whatever its size: there its sliding part must
+            # fit (it is measured alone too), from the spec's input on
+            margins = zero if gated else tuple(-((n - (s or 1)) // 2 // st) * st
+                                               for s, n, st in zip(layer.rf.size, n0, step))
             for _ in range(32):
                 big = at(margins)
                 probed = None if big is None else _find(big, layer.name)
-                if (probed is not None and probed.rf is not None and list(probed.rf.size) == list(layer.rf.size)
+                if (probed is not None and probed.rf is not None
+                        and (gated or list(probed.rf.size) == list(layer.rf.size))
                         and list(probed.rf.jump) == list(layer.rf.jump)
-                        and _fits(probed, big.graph.input_shape[1:])):
+                        and _fits(probed, big.graph.input_shape[1:], sliding=gated)):
                     chosen = margins
                     break
                 margins = tuple(m + st for m, st in zip(margins, step))
@@ -252,12 +268,13 @@ def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-def _fits(layer, spatial) -> bool:
+def _fits(layer, spatial, sliding: bool = False) -> bool:
     """Whether the layer has outputs enough for every probed unit (so its jump is measurable) and
-    their calculated fields lie inside the input."""
+    their calculated fields (with `sliding`, their sliding parts) lie inside the input."""
     units = _units(layer.rf.fields, layer.node.spatial_out)
+    part = (lambda f, o: f.sliding(o)) if sliding else (lambda f, o: f.bounds(o))
     return (None not in units[-1][0] and len(units) == 1 + max(f.period for f in layer.rf.fields)
-            and all(_clip(f.bounds(o), n) == f.bounds(o)
+            and all(_clip(part(f, o), n) == part(f, o)
                     for _, u in units for f, o, n in zip(layer.rf.fields, u, spatial)))
 
 
@@ -265,7 +282,27 @@ def _fits(layer, spatial) -> bool:
 SUPPORT_BUDGET_BYTES = 256 * 2 ** 20
 
 
-def support_reach(graph, targets: dict, memory_limit: int | None = None) -> dict:
+def _gate_edges(graph) -> set | None:
+    """{(node, input index)} of every broadcast input of a merge (spatial size 1 on every axis
+    where the output has more: a squeeze-excitation gate), whose field the calculation keeps as
+    the fixed part (rf.union); None when some merge input broadcasts along some axes but not
+    others (its part would be fixed along one axis and sliding along another: cutting it would
+    not measure the sliding part alone)."""
+    edges = set()
+    for node in graph.nodes:
+        if len(node.inputs) < 2 or len(node.out_shape) < 2:
+            continue
+        wide = {a for a, n in enumerate(node.spatial_out) if n > 1}
+        for i, shape in enumerate(node.in_shapes):
+            flat = {a for a, n in enumerate(shape[1:]) if n == 1} & wide
+            if flat and flat != wide:
+                return None
+            if flat:
+                edges.add((node.name, i))
+    return edges
+
+
+def support_reach(graph, targets: dict, memory_limit: int | None = None, cut: set = frozenset()) -> dict:
     """{layer: bool array (len(units), *input spatial)}: where the gradient of a seed at every
     channel of each unit reaches the input, by a backward walk of 0/1 arrays through each layer
     type's `support` (no forward pass). Seeds share walks, one batch entry each, in chunks that
@@ -283,14 +320,15 @@ def support_reach(graph, targets: dict, memory_limit: int | None = None) -> dict
     parts = {name: [] for name in targets}
     for start in range(0, len(seeds), batch):
         chunk = seeds[start:start + batch]
-        for (name, _), reach in zip(chunk, _support_walk(graph, index, chunk, ctx)):
+        for (name, _), reach in zip(chunk, _support_walk(graph, index, chunk, ctx, cut)):
             parts[name].append(reach)
     return {name: np.stack(found) if found else np.zeros((0, *graph.input_shape[1:]), bool)
             for name, found in parts.items()}
 
 
-def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
-    """Bool array (len(seeds), *input spatial): where each (layer, unit) seed's gradient reaches."""
+def _support_walk(graph, index, seeds: list, ctx, cut=frozenset()) -> np.ndarray:
+    """Bool array (len(seeds), *input spatial): where each (layer, unit) seed's gradient reaches,
+    passing no gradient along the `cut` edges (node, input index)."""
     at = {}
     for j, (name, u) in enumerate(seeds):
         at.setdefault(name, []).append((j, u))
@@ -306,7 +344,9 @@ def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
             dy = seed if dy is None else dy | seed
         if dy is None:
             continue  # feeds none of the seeds
-        for name, dx in zip(node.inputs, node.kind.support(node, dy, ctx)):
+        for i, (name, dx) in enumerate(zip(node.inputs, node.kind.support(node, dy, ctx))):
+            if (node.name, i) in cut:
+                continue
             if dx.dtype != bool:
                 dx = dx > 0
             if name not in grads:
@@ -321,9 +361,29 @@ def _support_walk(graph, index, seeds: list, ctx) -> np.ndarray:
     return grads["input"].any(axis=1)
 
 
-def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
+def _check_layer(layer, orig, units, reach, big_spatial, alone=None) -> RFCheck:
     """Compare one layer's measured fields (reach: unit → bool array over the input) with the
-    calculated ones."""
+    calculated ones; and, given `alone` (unit → bool array: the gradient with every gate cut off),
+    each probed unit's measured sliding part with the calculated one (the ends inside the input
+    exactly, as for clipped fields)."""
+    check = _compare_fields(layer, orig, units, reach, big_spatial)
+    if alone is not None:
+        ends = [_clipped_ends(m, f.sliding(o), n) for _, u in units
+                for m, f, o, n in zip(_extents(alone[u]), layer.rf.fields, u, big_spatial)]
+        exact = sum(e for e, _ in ends)
+        check.sliding_exact_ends = exact
+        if check.clipped:
+            check.exact_ends += exact
+            check.total_ends += 2 * len(ends)
+        _note(check, f"its sliding part (gates cut off) measured alone: {exact} of {2 * len(ends)} ends exact")
+        if not all(ok for _, ok in ends):
+            check.status = "mismatch"
+    return check
+
+
+def _compare_fields(layer, orig, units, reach, big_spatial) -> RFCheck:
+    """The comparison of the whole fields (see the module docstring, steps 3–4 and the clipped
+    case)."""
     name, rf = layer.name, layer.rf
     check = RFCheck(name, "ok", expected_size=list(rf.size), expected_jump=list(rf.jump))
     if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
@@ -335,14 +395,17 @@ def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
                   for _, u in units for f, o, n in zip(rf.fields, u, big_spatial))
     if clipped:
         # The field reaches past the input (global pooling, a squeeze-excitation gate, a dilated
-        # conv wider than a fixed-size input): every probe's measured extent must lie within its
-        # calculated field clipped to the input. Equality would be wrong: a dilated field is
-        # sparse, so the taps left inside the input can span less than the clipped hull.
+        # conv wider than a fixed-size input). Per probe and axis, each END of the calculated field
+        # that lies inside the input must be measured exactly (the end of a hull is a tap, read
+        # with a positive gradient); an end past the input can only bound the measured one.
         check.clipped = True
-        check.note = "field wider than the probe input: measured extents lie within the clipped fields"
-        inside = all(m is None or (e is not None and e[0] <= m[0] and m[1] <= e[1])
-                     for ms, es in zip(extents, expected) for m, e in zip(ms, es))
-        if not inside:
+        ends = [_clipped_ends(m, f.bounds(o), n)
+                for ms, (_, u) in zip(extents, units) for m, f, o, n in zip(ms, rf.fields, u, big_spatial)]
+        exact = sum(e for e, _ in ends)
+        check.exact_ends, check.total_ends = exact, 2 * len(ends)
+        _note(check, f"field wider than the probe input: {exact} of {2 * len(ends)} field ends inside it "
+                     "compared exactly, the others as bounds")
+        if not all(ok for _, ok in ends):
             check.status = "mismatch"
         return check
     support = {(axis, k): extents[j][axis] for j, (ks, _) in enumerate(units)
@@ -380,12 +443,16 @@ def _check_layer(layer, orig, units, reach, big_spatial) -> RFCheck:
     if wrong_size or wrong_jump or misplaced:
         check.status = "mismatch"
     if any(empty):
-        check.note = "empty field (reads only inserted zeros): size checked, jump not measurable"
+        _note(check, "empty field (reads only inserted zeros): size checked, jump not measurable")
     elif any(fixed):
-        check.note = "fixed part (squeeze-excitation gate): each probe's field compared in place"
+        _note(check, "fixed part (squeeze-excitation gate): each probe's field compared in place")
     elif any(moot):
-        check.note = "fewer than period + 1 outputs: size checked, jump not measurable"
+        _note(check, "fewer than period + 1 outputs: size checked, jump not measurable")
     return check
+
+
+def _note(check: RFCheck, text: str) -> None:
+    check.note = f"{check.note}; {text}" if check.note else text
 
 
 def _extents(mask) -> list:
@@ -395,6 +462,24 @@ def _extents(mask) -> list:
         line = mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis))
         out.append((int(line.argmax()), len(line) - 1 - int(line[::-1].argmax())) if line.any() else None)
     return out
+
+
+def _clipped_ends(measured, calculated, n) -> tuple[int, bool]:
+    """(how many ends of the calculated field [lo, hi] lie inside the input 0 … n − 1, whether the
+    measured extent agrees): an end inside must be measured exactly; an end outside only bounds
+    the measured one (a dilated field is sparse: the taps left inside may span less). Why an end
+    inside is really read: it is the extreme tap of some path, and every tap on a path that stays
+    on real pixels carries a positive gradient in probe mode; a path through padding (or a
+    transposed conv's inserted zeros) is not a tap at all, and the padding of a conv/pool chain
+    lies past the input's own ends."""
+    if calculated is None or _clip(calculated, n) is None:
+        return 0, measured is None  # no tap inside the input: nothing may be measured
+    inside = (calculated[0] >= 0, calculated[1] <= n - 1)
+    if measured is None:
+        return sum(inside), not any(inside)
+    lo_ok = measured[0] == calculated[0] if inside[0] else measured[0] >= 0
+    hi_ok = measured[1] == calculated[1] if inside[1] else measured[1] <= n - 1
+    return sum(inside), lo_ok and hi_ok and measured[0] <= measured[1]
 
 
 def _clip(bounds, n):
