@@ -156,3 +156,108 @@ def test_verify_rf_probe_option(tmp_path, probe):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["rf_mismatches"] == 0 and all(layer["rf"]["status"] == "ok" for layer in report["layers"])
+
+
+# ---- too-wide rules: a clipped field's ends inside the input are compared exactly, and a gated
+# field's sliding part is measured alone ----
+
+def _widened(cls, monkeypatch, pad_hi=1, only=None):
+    """Make `cls`'s rf rule one pixel too wide at the high end of every field (of the layer `only`)."""
+    import dataclasses as dc
+
+    rule = cls.receptive_field
+
+    def wider(self, node, in_fields):
+        fields = rule(self, node, in_fields)
+        if fields is None or (only is not None and node.name != only):
+            return fields
+        return [dc.replace(f, hi=tuple(None if h is None else h + pad_hi for h in f.hi)) for f in fields]
+
+    monkeypatch.setattr(cls, "receptive_field", wider)
+
+
+# 10 pixels, a 2×2 stride-2 conv padded before only: the last row is never read, so global
+# pooling's field is [-1, 8], clipped below and not above
+UNREAD_ROW = """
+input: [1, 10, 10]
+layers:
+  - conv: {out: 2, kernel: 2, stride: 2, padding: [[1, 0], [1, 0]]}
+  - global_avgpool
+"""
+
+
+def test_global_pooling_one_pixel_too_wide_is_caught_where_not_clipped(monkeypatch):
+    from netcalc.layers.pool import GlobalPool
+
+    good = {c.layer: c for c in rfprobe.measure(_analysis(UNREAD_ROW))}
+    assert good["global_avgpool1"].status == "ok" and good["global_avgpool1"].clipped
+    assert good["global_avgpool1"].exact_ends == 2  # the high end on each axis
+    _widened(GlobalPool, monkeypatch)
+    wrong = _analysis(UNREAD_ROW)
+    assert [list(f.bounds(0)) for f in wrong.layers[-1].rf.fields] == [[-1, 9], [-1, 9]]  # inside 0 … 9
+    assert {c.layer: c for c in rfprobe.measure(wrong)}["global_avgpool1"].status == "mismatch"
+
+
+SE = """
+input: [2, 24, 24]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1}
+    name: body
+  - global_avgpool
+  - conv: {out: 4, kernel: 1}
+    name: gate
+  - mul:
+    from: [body, gate]
+  - conv: {out: 4, kernel: 3, padding: 1}
+    name: after
+  - add:
+    from: [after, mul1]
+"""
+
+
+def test_a_merge_folding_the_gate_into_the_sliding_part_is_caught(monkeypatch):
+    """issue 11 part 1's bug: the gate's whole-input field made to slide with the output."""
+    import dataclasses
+
+    from netcalc.layers.merge import Mul
+
+    def folded(self, node, in_fields):  # mul1's inputs are [body, gate]: the gate's field joins the sliding part
+        return [dataclasses.replace(body, lo=tuple(min(lo, gate.bounds(0)[0]) for lo in body.lo),
+                                    hi=tuple(max(hi, gate.bounds(0)[1]) for hi in body.hi))
+                for body, gate in zip(*in_fields)]
+
+    assert all(c.status == "ok" for c in rfprobe.measure(_analysis(SE)))
+    monkeypatch.setattr(Mul, "receptive_field", folded)
+    checks = {c.layer: c for c in rfprobe.measure(_analysis(SE))}
+    assert checks["mul1"].status == "mismatch"
+
+
+def test_a_too_wide_rule_behind_a_gate_is_caught_by_the_sliding_part(monkeypatch):
+    """After the gate every field is the whole padded input: compared whole, a conv rule one pixel
+    too wide hides in it. Its sliding part, measured with the gates cut off, shows it."""
+    from netcalc.layers.conv import Conv
+
+    good = {c.layer: c for c in rfprobe.measure(_analysis(SE))}
+    assert good["after"].status == "ok" and good["after"].sliding_exact_ends > 0
+    _widened(Conv, monkeypatch, only="after")
+    checks = {c.layer: c for c in rfprobe.measure(_analysis(SE))}
+    assert checks["after"].status == "mismatch" and checks["body"].status == "ok"
+    assert checks["add1"].status == "mismatch"  # and it carries on through the merge
+
+
+def test_a_partly_broadcast_input_is_not_cut():
+    """[C, 1, W] times [C, H, W]: fixed along H, sliding along W. Cutting that input would not
+    measure the sliding part alone, so no sliding comparison is made; the rest still agrees."""
+    text = """
+input: [2, 12, 12]
+layers:
+  - conv: {out: 2, kernel: 3, padding: 1}
+    name: body
+  - adaptive_avgpool: {out: [1, 12]}
+  - mul:
+    from: [body, adaptive_avgpool1]
+"""
+    analysis = _analysis(text)
+    assert rfprobe._gate_edges(analysis.graph) is None
+    checks = rfprobe.measure(analysis)
+    assert all(c.status == "ok" and c.sliding_exact_ends is None for c in checks)
