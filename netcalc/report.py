@@ -10,7 +10,7 @@ import csv
 import io
 import json
 
-from netcalc import __version__, units
+from netcalc import __version__, jsontext, units
 from netcalc.analysis import Analysis, LayerResult
 from netcalc.units import fraction_text, human, human_bytes  # noqa: F401 (re-exported for reporters)
 
@@ -77,7 +77,7 @@ def memory_by_layer(analysis: Analysis) -> dict[str, dict]:
 
 
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(to_dict(analysis), indent=2) + "\n"
+    return jsontext.dumps(to_dict(analysis), indent=2) + "\n"
 
 
 COLUMNS = ("name", "type", "output", "params", "macs", "flops", "rf_size", "rf_jump", "rf_start")
