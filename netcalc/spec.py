@@ -214,11 +214,22 @@ class _Builder:
         self.unresolved: list[tuple[str, str, Loc, str]] = []
         self.groups: list[Group] = []
         self._sizes: dict[tuple, int] = {}
+        self._entries: dict[tuple[int, int], tuple] = {}  # (id of an entry list, index) → (the list, its reading)
         self.dotted_names = False
         _check_recursion(self.blocks)
 
     # -- one entry, as both the size pre-pass and the expansion read it -----------------------
     def _entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
+        if scope.args is not None:
+            return self._read_entry(entries, index, scope)
+        # Without block arguments an entry reads the same in the size pre-pass and the build:
+        # read it once (half the parsing time of a long flat spec).
+        key = (id(entries), index)
+        if key not in self._entries:  # the list is kept with its reading, so its id stays its own
+            self._entries[key] = (entries, self._read_entry(entries, index, scope))
+        return self._entries[key][1]
+
+    def _read_entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
         from netcalc.layers import lookup
 
         loc = entries.loc_of(index)
