@@ -72,13 +72,17 @@ class Analysis:
     layers: list[LayerResult]
     warnings: list[str] = field(default_factory=list)
     setting: "Setting | None" = None  # batch, dtype, optimizer of the memory figures (§9)
+    _totals: dict = field(default_factory=dict, repr=False, compare=False)  # metric → sum, see total()
 
     @property
     def name(self) -> str:
         return self.graph.spec.name
 
     def total(self, metric: str) -> int:
-        return sum(getattr(layer, metric) for layer in self.layers)
+        # summed once per metric: reports ask for the same totals several times
+        if metric not in self._totals:
+            self._totals[metric] = sum(getattr(layer, metric) for layer in self.layers)
+        return self._totals[metric]
 
     @property
     def activation_bytes(self) -> int:

@@ -53,14 +53,13 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
         raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
     def write(item, newline: str) -> None:
-        encode = scalars.get(type(item))
-        if encode is not None:
-            out.append(encode(item))
-            return
-        text = scalar(item)
-        if text is not None:
-            out.append(text)
-            return
+        kind = type(item)
+        if kind is not dict and kind is not list and kind is not tuple:
+            encode = scalars.get(kind)
+            text = encode(item) if encode is not None else scalar(item)  # a subclass, or a container
+            if text is not None:
+                out.append(text)
+                return
         if not item:
             out.append("{}" if isinstance(item, dict) else "[]")
             return
@@ -68,19 +67,19 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
         if isinstance(item, dict):
             separator = "{" + inner
             for key, member in item.items():
+                key = string(key) if type(key) is str else key_text(key)
                 encode = scalars.get(type(member))
                 if encode is not None:
-                    out.append(separator + (string(key) if type(key) is str else key_text(key)) + ": "
-                               + encode(member))
+                    out.append(separator + key + ": " + encode(member))
                 else:
-                    out.append(separator + (string(key) if type(key) is str else key_text(key)) + ": ")
+                    out.append(separator + key + ": ")
                     write(member, inner)
                 separator = "," + inner
             out.append(newline + "}")
             return
-        first = type(item[0])
-        encode = scalars.get(first)
-        if encode is not None and all(type(member) is first for member in item):
+        types = set(map(type, item))
+        encode = scalars.get(types.pop()) if len(types) == 1 else None
+        if encode is not None:  # plain numbers or strings (a shape, an rf size): one join
             out.append("[" + inner + ("," + inner).join(map(encode, item)) + newline + "]")
             return
         separator = "[" + inner

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
+from netcalc.layers import lookup
+from netcalc.layers.composite import BuiltinBlock
 from netcalc.precision import DTYPES, OPTIMIZERS
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
@@ -230,8 +232,6 @@ class _Builder:
         return self._entries[key][1]
 
     def _read_entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
-        from netcalc.layers import lookup
-
         loc = entries.loc_of(index)
         type_name, raw, reserved, type_loc = split_entry(entries[index], loc)
         block = self.blocks.get(type_name) if isinstance(type_name, str) else None
@@ -496,8 +496,6 @@ _INSTANCE = _Unit(lambda b, e, params, scope: b._instance_size(e.kind, params, e
 
 def _is_block(kind) -> bool:
     """A `blocks:` definition or a built-in block (such as separable): expanded as an instance."""
-    from netcalc.layers.composite import BuiltinBlock
-
     return isinstance(kind, (Block, BuiltinBlock))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from netcalc import formula
+from netcalc import formula, rf
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.formula import Metric, dot  # noqa: F401  (dot: re-exported for layer modules)
 from netcalc.params import Param
@@ -152,8 +152,6 @@ class LayerType:
 
     def receptive_field(self, node: Node, in_fields: list):
         """Per-axis rf.Field list of the output, or None once the tensor is flat."""
-        from netcalc import rf
-
         if len(node.out_shape) < 2 or in_fields[0] is None:
             return None
         maps = self.axis_maps(node)

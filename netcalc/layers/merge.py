@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from netcalc import rf
 from netcalc.errors import SpecError
 from netcalc.formula import ELEMENTS, NO_FLOPS, Metric, Sym
 from netcalc.layers.base import LayerType, Node, register
@@ -47,8 +48,6 @@ class Merge(LayerType):
         return self.split(grad_output, inputs), {}
 
     def receptive_field(self, node: Node, in_fields):
-        from netcalc import rf
-
         if len(node.out_shape) < 2 or any(f is None for f in in_fields):
             return None
         merged = []
