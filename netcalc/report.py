@@ -34,11 +34,14 @@ def to_dict(analysis: Analysis) -> dict:
     memory = analysis.memory
     layer_memory = memory_by_layer(analysis)
     layers = []
+    rf_dicts = {}  # id(LayerRF) → its dict: layers that share a LayerRF (pointwise ones) share it
     for layer in analysis.layers:
+        if id(layer.rf) not in rf_dicts:
+            rf_dicts[id(layer.rf)] = rf_dict(layer)
         layers.append({
             "name": layer.name, "type": layer.type, "from": list(layer.node.inputs),
             "output": list(layer.output), "params": layer.params, "buffers": layer.buffers,
-            "macs": layer.macs, "flops": layer.flops, "rf": rf_dict(layer),
+            "macs": layer.macs, "flops": layer.flops, "rf": rf_dicts[id(layer.rf)],
             "cpr": layer.cpr, "memory": layer_memory[layer.name],
         })
     return {

@@ -132,6 +132,17 @@ def through(field: Field, amap: AxisMap) -> Field:
     return _reduced(Field(period, shift, tuple(los), tuple(his), tuple(fixed)))
 
 
+def per_axis(rule, arguments) -> list[Field]:
+    """[rule(*args) for args in arguments], with an axis whose arguments equal the previous
+    axis's given that axis's very Field: a square network's H and W fields are equal, so each is
+    worked out once, and its size, jump and start are then worked out once too."""
+    out, previous = [], None
+    for args in arguments:
+        out.append(out[-1] if args == previous else rule(*args))
+        previous = args
+    return out
+
+
 class MisalignedFields(Exception):
     """Merged branches whose outputs advance by different strides through the input."""
 

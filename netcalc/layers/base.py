@@ -157,7 +157,7 @@ class LayerType:
         maps = self.axis_maps(node)
         if maps is None:
             return in_fields[0]
-        return [rf.through(f, m) for f, m in zip(in_fields[0], maps)]
+        return rf.per_axis(rf.through, zip(in_fields[0], maps))
 
     def sliding_geometry(self, node: Node):
         """Per-axis (kernel, stride, dilation, pad_before) when this layer reads its one input
