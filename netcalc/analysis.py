@@ -72,13 +72,17 @@ class Analysis:
     layers: list[LayerResult]
     warnings: list[str] = field(default_factory=list)
     setting: "Setting | None" = None  # batch, dtype, optimizer of the memory figures (§9)
+    _totals: dict = field(default_factory=dict, repr=False, compare=False)  # metric → sum, see total()
 
     @property
     def name(self) -> str:
         return self.graph.spec.name
 
     def total(self, metric: str) -> int:
-        return sum(getattr(layer, metric) for layer in self.layers)
+        # summed once per metric: reports ask for the same totals several times
+        if metric not in self._totals:
+            self._totals[metric] = sum(getattr(layer, metric) for layer in self.layers)
+        return self._totals[metric]
 
     @property
     def activation_bytes(self) -> int:
@@ -154,6 +158,7 @@ def spec_setting(spec, batch: int | None = None, dtype: str | None = None, optim
 def analyze_graph(graph: Graph, setting=None) -> Analysis:
     fields = {"input": [rf.Field.identity() for _ in graph.input_shape[1:]] or None}
     results, warnings = [], []
+    rf_of = {}  # (id of a Field list kept in `fields`, spatial size) → LayerRF
     for node in graph.nodes:
         kind = node.kind
         in_fields = [fields[name] for name in node.inputs]
@@ -166,9 +171,12 @@ def analyze_graph(graph: Graph, setting=None) -> Analysis:
         if len(node.out_shape) < 2:
             out_fields = None
         fields[node.name] = out_fields
+        # A pointwise layer passes its input's Field list on: it shares that layer's LayerRF too.
+        key = (id(out_fields), node.spatial_out)
+        if key not in rf_of:
+            rf_of[key] = _layer_rf(out_fields, node.spatial_out)
         results.append(LayerResult(node, kind.count_params(node), kind.count_buffers(node),
-                                   kind.count_macs(node), kind.count_flops(node),
-                                   _layer_rf(out_fields, node.spatial_out)))
+                                   kind.count_macs(node), kind.count_flops(node), rf_of[key]))
     return Analysis(graph, results, warnings, setting)
 
 

@@ -199,7 +199,10 @@ class Sum(Expr):
         return self._render(node, "worked")
 
     def value(self, node):
-        return sum(sign * term.value(node) for sign, term in self.terms)
+        total = 0
+        for sign, term in self.terms:  # a loop, not a generator: evaluated for every layer
+            total += sign * term.value(node)
+        return total
 
     def lets(self):
         return [let for _, term in self.terms for let in term.lets()]
@@ -219,7 +222,10 @@ class Mul(Expr):
         return self.sep.join(_wrap(f.worked(node), f, PRODUCT) for f in self.factors)
 
     def value(self, node):
-        return prod(f.value(node) for f in self.factors)
+        product = 1
+        for factor in self.factors:
+            product *= factor.value(node)
+        return product
 
     def lets(self):
         return [let for f in self.factors for let in f.lets()]

@@ -128,20 +128,22 @@ def declaration(node):
     return node.kind.saved_for_backward(node)
 
 
-def _context(graph, setting: Setting) -> S.SavedContext:
+def _context(graph, setting: Setting, params: dict | None = None) -> S.SavedContext:
     storage, shapes, needs_grad = {"input": "input"}, {"input": tuple(graph.input_shape)}, {"input": False}
     for node in graph.nodes:
         decl = declaration(node) or ()
         storage[node.name] = storage[node.inputs[0]] if S.VIEW in decl else node.name
         shapes[node.name] = tuple(node.out_shape)
         # a layer with no parameters of its own and none before it: no gradient flows here
-        needs_grad[node.name] = node.kind.count_params(node) > 0 or any(needs_grad[i] for i in node.inputs)
+        own = params[node.name] if params is not None else node.kind.count_params(node)
+        needs_grad[node.name] = own > 0 or any(needs_grad[i] for i in node.inputs)
     return S.SavedContext(setting.batch, setting.train_itemsize, storage, shapes, needs_grad)
 
 
-def saved_tensors(graph, setting: Setting) -> tuple[list[LayerSaved], list[str]]:
-    """Per layer, the tensors it keeps for backward; and warnings for undeclared types."""
-    ctx = _context(graph, setting)
+def saved_tensors(graph, setting: Setting, params: dict | None = None) -> tuple[list[LayerSaved], list[str]]:
+    """Per layer, the tensors it keeps for backward; and warnings for undeclared types. `params`:
+    each layer's parameter count when the caller has it (else counted here)."""
+    ctx = _context(graph, setting, params)
     owner: dict = {}
     out, warnings = [], []
     for node in graph.nodes:
@@ -174,7 +176,7 @@ def compute(analysis, setting: Setting) -> tuple[Memory, list[str]]:
     # the caller holds the input for the whole pass: counted once, outside the plan
     act_peak, where = peak(graph, lambda name: 0 if name == "input" else out_bytes[name])
 
-    layers, warnings = saved_tensors(graph, setting)
+    layers, warnings = saved_tensors(graph, setting, {layer.name: layer.params for layer in analysis.layers})
     kept = {key for layer in layers for t in layer.tensors for key in [t.key]}
     train_input = b * prod(graph.input_shape) * setting.train_itemsize
     training = Training(

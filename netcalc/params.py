@@ -147,12 +147,20 @@ def _per_dim(value, ndim: int, name: str, loc, allow_pairs: bool):
     return tuple(out)
 
 
+_BY_NAME: dict[int, tuple] = {}  # id(declared) → (declared, its name/alias map), kept alive together
+
+
 def _by_name(declared) -> dict:
+    """Name and alias → Param; built once per layer type's parameter list (asked for every layer)."""
+    known = _BY_NAME.get(id(declared))
+    if known is not None and known[0] is declared:
+        return known[1]
     by_name = {}
     for p in declared:
         by_name[p.name] = p
         for alias in p.aliases:
             by_name[alias] = p
+    _BY_NAME[id(declared)] = (declared, by_name)
     return by_name
 
 

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 
-from netcalc import __version__, units
+from netcalc import __version__, jsontext, units
 from netcalc.analysis import Analysis, LayerResult
 from netcalc.units import fraction_text, human, human_bytes  # noqa: F401 (re-exported for reporters)
 
@@ -34,11 +34,14 @@ def to_dict(analysis: Analysis) -> dict:
     memory = analysis.memory
     layer_memory = memory_by_layer(analysis)
     layers = []
+    rf_dicts = {}  # id(LayerRF) → its dict: layers that share a LayerRF (pointwise ones) share it
     for layer in analysis.layers:
+        if id(layer.rf) not in rf_dicts:
+            rf_dicts[id(layer.rf)] = rf_dict(layer)
         layers.append({
             "name": layer.name, "type": layer.type, "from": list(layer.node.inputs),
             "output": list(layer.output), "params": layer.params, "buffers": layer.buffers,
-            "macs": layer.macs, "flops": layer.flops, "rf": rf_dict(layer),
+            "macs": layer.macs, "flops": layer.flops, "rf": rf_dicts[id(layer.rf)],
             "cpr": layer.cpr, "memory": layer_memory[layer.name],
         })
     return {
@@ -77,7 +80,7 @@ def memory_by_layer(analysis: Analysis) -> dict[str, dict]:
 
 
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(to_dict(analysis), indent=2) + "\n"
+    return jsontext.dumps(to_dict(analysis), indent=2) + "\n"
 
 
 COLUMNS = ("name", "type", "output", "params", "macs", "flops", "rf_size", "rf_jump", "rf_start")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from math import gcd
 
 from netcalc.units import fraction_text
@@ -57,7 +58,10 @@ class Field:
         """The network input: pixel i sees exactly [i, i]."""
         return Field(1, 1, (0,), (0,))
 
-    @property
+    # jump, start and size are read for every layer, and a pointwise layer passes its input's
+    # Field objects on unchanged: each is worked out once per Field (kept in its __dict__, which
+    # the frozen dataclass's equality and hash never look at).
+    @cached_property
     def jump(self) -> Fraction:
         return Fraction(self.shift, self.period)
 
@@ -81,6 +85,12 @@ class Field:
 
     def size(self, n_out: int) -> int | None:
         """The largest hi − lo + 1 over the real outputs 0 … n_out − 1."""
+        sizes = self.__dict__.setdefault("_sizes", {})
+        if n_out not in sizes:
+            sizes[n_out] = self._size(n_out)
+        return sizes[n_out]
+
+    def _size(self, n_out: int) -> int | None:
         # Along one residue class o = r + q·period, hi − lo = max(hi_r + q·shift, b_r) −
         # min(lo_r + q·shift, a_r) is convex in q, so its largest value over the real outputs is
         # at the first or the last of them: two evaluations per residue, exact.
@@ -94,6 +104,10 @@ class Field:
         return max(sizes) if sizes else None
 
     def start(self) -> Fraction | None:
+        return self._start
+
+    @cached_property
+    def _start(self) -> Fraction | None:
         b = self.bounds(0)
         return None if b is None else Fraction(b[0] + b[1], 2)
 
@@ -118,6 +132,17 @@ def through(field: Field, amap: AxisMap) -> Field:
     return _reduced(Field(period, shift, tuple(los), tuple(his), tuple(fixed)))
 
 
+def per_axis(rule, arguments) -> list[Field]:
+    """[rule(*args) for args in arguments], with an axis whose arguments equal the previous
+    axis's given that axis's very Field: a square network's H and W fields are equal, so each is
+    worked out once, and its size, jump and start are then worked out once too."""
+    out, previous = [], None
+    for args in arguments:
+        out.append(out[-1] if args == previous else rule(*args))
+        previous = args
+    return out
+
+
 class MisalignedFields(Exception):
     """Merged branches whose outputs advance by different strides through the input."""
 
@@ -126,15 +151,13 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
     """Fields at a merge: per position, the union of the inputs' fields. `broadcast` inputs
     (spatial size 1 against a larger tensor) add their single field to every position, as a
     fixed part: it does not move with the output."""
-    jumps = {f.jump for f in fields}
-    if len(jumps) > 1:
-        raise MisalignedFields(" vs ".join(fraction_text(j) for j in sorted(jumps)))
+    first = fields[0]
+    if any(f.shift * first.period != first.shift * f.period for f in fields):  # jumps differ
+        raise MisalignedFields(" vs ".join(fraction_text(j) for j in sorted({f.jump for f in fields})))
     period = 1
     for f in fields:
         period = period * f.period // gcd(period, f.period)
-    jump = jumps.pop()
-    shift = jump * period
-    assert shift.denominator == 1  # every input's period divides `period`
+    shift = first.shift * period // first.period  # exact: first.period divides period
     gate = None
     for f in broadcast:
         gate = _join(gate, f.bounds(0))
@@ -147,7 +170,7 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
         los.append(None if sliding is None else sliding[0])
         his.append(None if sliding is None else sliding[1])
         fixed.append(still)
-    return _reduced(Field(period, int(shift), tuple(los), tuple(his), tuple(fixed)))
+    return _reduced(Field(period, shift, tuple(los), tuple(his), tuple(fixed)))
 
 
 def _reduced(field: Field) -> Field:

@@ -21,7 +21,13 @@ from math import prod
 class Stored:
     key: tuple  # ("act", storage) for an activation, (layer, what) for a tensor of the layer's own
     bytes: int
-    text: str  # the arithmetic, e.g. "its input [64, 56, 56]: 2·200704 elements · 2 B = 802816 B"
+    template: str  # the arithmetic, filled in only when shown (explain: most reports never show it)
+    values: tuple = ()
+
+    @property
+    def text(self) -> str:
+        """The arithmetic, e.g. `its input [64, 56, 56]: 2·200704 elements · 2 B = 802,816 B`."""
+        return self.template.format(*self.values)
 
 
 @dataclass(frozen=True)
@@ -43,14 +49,14 @@ class SavedContext:
         shape = self.shapes[owner]
         n = prod(shape)
         total = self.batch * n * self.itemsize
-        if owner != name:
-            label += f" (a view of '{owner}')"
-        return Stored(("act", owner), total,
-                      f"{label} {list(shape)}: {self.batch}·{n} elements · {self.itemsize} B = {total:,} B")
+        view = "" if owner == name else f" (a view of '{owner}')"
+        return Stored(("act", owner), total, "{}{} {}: {}·{} elements · {} B = {:,} B",
+                      (label, view, list(shape), self.batch, n, self.itemsize, total))
 
     def own(self, node, what: str, elements: int, itemsize: int, label: str) -> Stored:
         total = elements * itemsize
-        return Stored((node.name, what), total, f"{label}: {elements:,} elements · {itemsize} B = {total:,} B")
+        return Stored((node.name, what), total, "{}: {:,} elements · {} B = {:,} B",
+                      (label, elements, itemsize, total))
 
 
 class Keep:

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.expr import ExprError, evaluate, looks_like_expression
+from netcalc.layers import lookup
+from netcalc.layers.composite import BuiltinBlock
 from netcalc.precision import DTYPES, OPTIMIZERS
 from netcalc.yamlio import YList, YMap, load_yaml_file, load_yaml_text
 
@@ -214,13 +216,22 @@ class _Builder:
         self.unresolved: list[tuple[str, str, Loc, str]] = []
         self.groups: list[Group] = []
         self._sizes: dict[tuple, int] = {}
+        self._entries: dict[tuple[int, int], tuple] = {}  # (id of an entry list, index) → (the list, its reading)
         self.dotted_names = False
         _check_recursion(self.blocks)
 
     # -- one entry, as both the size pre-pass and the expansion read it -----------------------
     def _entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
-        from netcalc.layers import lookup
+        if scope.args is not None:
+            return self._read_entry(entries, index, scope)
+        # Without block arguments an entry reads the same in the size pre-pass and the build:
+        # read it once (half the parsing time of a long flat spec).
+        key = (id(entries), index)
+        if key not in self._entries:  # the list is kept with its reading, so its id stays its own
+            self._entries[key] = (entries, self._read_entry(entries, index, scope))
+        return self._entries[key][1]
 
+    def _read_entry(self, entries: YList, index: int, scope: _Scope) -> _Entry:
         loc = entries.loc_of(index)
         type_name, raw, reserved, type_loc = split_entry(entries[index], loc)
         block = self.blocks.get(type_name) if isinstance(type_name, str) else None
@@ -485,8 +496,6 @@ _INSTANCE = _Unit(lambda b, e, params, scope: b._instance_size(e.kind, params, e
 
 def _is_block(kind) -> bool:
     """A `blocks:` definition or a built-in block (such as separable): expanded as an instance."""
-    from netcalc.layers.composite import BuiltinBlock
-
     return isinstance(kind, (Block, BuiltinBlock))
 
 

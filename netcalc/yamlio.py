@@ -93,11 +93,13 @@ class _Converter:
         self.name = name
         self.count = 0
         self._scalars = yaml.SafeLoader("")  # only its scalar resolution is used
+        self._scalar_values = {}  # (tag, text) → value: a spec repeats the same few scalars
 
     def _loc(self, node) -> Loc:
         return Loc(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def convert(self, node):
+        """The node's value; a list or mapping also gets its `.loc` and its items' locations."""
         self.count += 1
         if self.count > MAX_NODES:
             raise SpecError(
@@ -105,15 +107,25 @@ class _Converter:
                 self._loc(node),
             )
         if isinstance(node, yaml.ScalarNode):
+            key = (node.tag, node.value)
+            try:
+                return self._scalar_values[key]
+            except KeyError:
+                pass
             if node.tag not in _SCALAR_TAGS:
                 raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", self._loc(node))
-            return self._scalars.construct_object(node)
+            value = self._scalar_values[key] = self._scalars.construct_object(node)
+            return value
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ_TAG:
                 raise SpecError(f"YAML tag '{node.tag}' is not allowed in a spec", self._loc(node))
-            out = YList(self.convert(item) for item in node.value)
+            out = YList()
             out.loc = self._loc(node)
-            out.item_locs = [self._loc(item) for item in node.value]
+            out.item_locs = []
+            for item in node.value:
+                value = self.convert(item)
+                out.append(value)
+                out.item_locs.append(getattr(value, "loc", None) or self._loc(item))
             return out
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP_TAG:
@@ -127,12 +139,13 @@ class _Converter:
             out.key_locs, out.value_locs = {}, {}
             for key_node, value_node in node.value:
                 key = self.convert(key_node)
+                key_loc = self._loc(key_node)
                 if isinstance(key, (list, dict)):
-                    raise SpecError("a mapping key must be a plain value", self._loc(key_node))
+                    raise SpecError("a mapping key must be a plain value", key_loc)
                 if key in out:
-                    raise SpecError(f"duplicate key '{key}'", self._loc(key_node))
-                out[key] = self.convert(value_node)
-                out.key_locs[key] = self._loc(key_node)
-                out.value_locs[key] = self._loc(value_node)
+                    raise SpecError(f"duplicate key '{key}'", key_loc)
+                value = out[key] = self.convert(value_node)
+                out.key_locs[key] = key_loc
+                out.value_locs[key] = getattr(value, "loc", None) or self._loc(value_node)
             return out
         raise SpecError("unsupported YAML node", self._loc(node))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from netcalc import formula
+from netcalc import formula, rf
 from netcalc.errors import Loc, SpecError, did_you_mean
 from netcalc.formula import Metric, dot  # noqa: F401  (dot: re-exported for layer modules)
 from netcalc.params import Param
@@ -153,14 +153,12 @@ class LayerType:
 
     def receptive_field(self, node: Node, in_fields: list):
         """Per-axis rf.Field list of the output, or None once the tensor is flat."""
-        from netcalc import rf
-
         if len(node.out_shape) < 2 or in_fields[0] is None:
             return None
         maps = self.axis_maps(node)
         if maps is None:
             return in_fields[0]
-        return [rf.through(f, m) for f, m in zip(in_fields[0], maps)]
+        return rf.per_axis(rf.through, zip(in_fields[0], maps))
 
     def sliding_geometry(self, node: Node):
         """Per-axis (kernel, stride, dilation, pad_before) when this layer reads its one input

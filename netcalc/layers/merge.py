@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from netcalc import rf
 from netcalc.errors import SpecError
 from netcalc.formula import ELEMENTS, NO_FLOPS, Metric, Sym
 from netcalc.layers.base import LayerType, Node, register
@@ -47,17 +48,15 @@ class Merge(LayerType):
         return self.split(grad_output, inputs), {}
 
     def receptive_field(self, node: Node, in_fields):
-        from netcalc import rf
-
         if len(node.out_shape) < 2 or any(f is None for f in in_fields):
             return None
-        merged = []
+        per_axis = []
         for axis, n_out in enumerate(node.spatial_out):
             aligned, broadcast = [], []
             for shape, fields in zip(node.in_shapes, in_fields):
                 (broadcast if shape[1 + axis] == 1 and n_out > 1 else aligned).append(fields[axis])
-            merged.append(rf.union(aligned, broadcast))
-        return merged
+            per_axis.append((aligned, broadcast))
+        return rf.per_axis(rf.union, per_axis)
 
 
 def unbroadcast(grad, shape):
