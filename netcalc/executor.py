@@ -132,8 +132,8 @@ def random_weights(graph: Graph, seed: int = 0, dtype=np.float32, positive: bool
     rng = np.random.default_rng(seed)
     out = {}
     for node in graph.nodes:
-        for key, value in node.kind.random_weights(node, rng, positive).items():
-            out[f"{node.name}.{key}"] = np.asarray(value).astype(dtype)
+        for key, value in node.kind.random_weights(node, rng, positive, dtype=dtype).items():
+            out[f"{node.name}.{key}"] = np.asarray(value).astype(dtype, copy=False)
     return out
 
 

@@ -602,3 +602,15 @@ layers:
     # and by definition: the first half is the conv's output, the second its rectified copy
     np.testing.assert_array_equal(only[:, :48], every["c"].reshape(2, -1))
     np.testing.assert_array_equal(only[:, 48:], np.maximum(every["c"], 0).reshape(2, -1))
+
+
+def test_weights_drawn_in_chunks_are_the_same_values():
+    """LayerType.random_weights fills large weights a chunk at a time in the executor's dtype (no
+    float64 copy): the values are exactly those of one float64 draw, rounded."""
+    from netcalc.layers.base import _drawn
+
+    for draw in (lambda rng, n: rng.normal(0.0, 0.3, n), lambda rng, n: rng.uniform(0.5, 1.5, n) / 9):
+        whole = draw(np.random.default_rng(4), (5, 3, 7)).astype(np.float32)
+        rng = np.random.default_rng(4)
+        chunked = _drawn((5, 3, 7), np.float32, lambda n: draw(rng, n), chunk=8)
+        assert chunked.dtype == np.float32 and np.array_equal(chunked, whole)

@@ -179,7 +179,7 @@ class PReLU(Elementwise):
     def weight_shapes(self, node: Node):
         return {"weight": (node.geometry.count,)}
 
-    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
+    def random_weights(self, node: Node, rng, positive: bool = False, dtype=None) -> dict:
         # around PyTorch's initial 0.25, different per channel so that a mixed-up channel shows
         return {"weight": rng.uniform(0.05, 0.45, self.weight_shapes(node)["weight"])}
 

@@ -203,8 +203,9 @@ class LayerType:
         (it is then reshaped to `shape`). Default: that exact shape only."""
         return False
 
-    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
-        """Seeded random values for weight_shapes(), keyed like it (numpy `rng`).
+    def random_weights(self, node: Node, rng, positive: bool = False, dtype=None) -> dict:
+        """Seeded random values for weight_shapes(), keyed like it (numpy `rng`); `dtype` (None:
+        float64) only saves memory: the values are drawn in float64 and rounded either way.
 
         Default: weight N(0, 1/fan_in) so activations keep their scale, small biases.
         positive=True (the rf probe): weight in [0.5, 1.5]/fan_in and biases in [0.5, 1.5], so a
@@ -220,9 +221,9 @@ class LayerType:
         w_shape = shapes["weight"]
         fan_in = prod(w_shape[1:])
         if positive:
-            values = {"weight": rng.uniform(0.5, 1.5, w_shape) / fan_in}
+            values = {"weight": _drawn(w_shape, dtype, lambda n: rng.uniform(0.5, 1.5, n) / fan_in)}
         else:
-            values = {"weight": rng.normal(0.0, 1.0 / fan_in ** 0.5, w_shape)}
+            values = {"weight": _drawn(w_shape, dtype, lambda n: rng.normal(0.0, 1.0 / fan_in ** 0.5, n))}
         if "bias" in shapes:
             values["bias"] = rng.uniform(0.5, 1.5, shapes["bias"]) if positive else rng.normal(0, 0.1, shapes["bias"])
         return values
@@ -286,6 +287,20 @@ class PassThrough:
 
 
 PASS_THROUGH = PassThrough()
+
+
+def _drawn(shape, dtype, draw, chunk: int = 2 ** 20):
+    """An array of `shape` filled by draw(n) (n float64 values from a numpy Generator) a chunk at
+    a time, stored as `dtype`: the same values as one draw of the whole shape (a Generator's
+    stream does not depend on how it is split), without its float64 copy (VGG-16's first linear
+    layer: 822 MB)."""
+    import numpy as np  # executor-only
+
+    out = np.empty(shape, np.float64 if dtype is None else dtype)
+    flat = out.reshape(-1)
+    for start in range(0, flat.size, chunk):
+        flat[start:start + chunk] = draw(min(chunk, flat.size - start))
+    return out
 
 
 def pointwise_support(self, node: Node, dy, ctx: "RunContext") -> list:

@@ -119,7 +119,7 @@ class Normalisation(LayerType):
             shapes["bias"] = c
         return shapes
 
-    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
+    def random_weights(self, node: Node, rng, positive: bool = False, dtype=None) -> dict:
         return per_channel_random(self.weight_shapes(node), rng, positive)
 
     def grouped(self, node: Node, x):

@@ -176,7 +176,7 @@ class BatchNorm(Elementwise):
         c = (node.in_shape[0],)
         return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
 
-    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
+    def random_weights(self, node: Node, rng, positive: bool = False, dtype=None) -> dict:
         import numpy as np
 
         # scale ≈ 1 and variance in [0.5, 1.5]; the rf probe also zeroes shift and mean

@@ -40,7 +40,7 @@ class Scale(LayerType):
     def accepts_weight_shape(self, key, got, shape) -> bool:
         return per_channel_layouts(got, shape)
 
-    def random_weights(self, node: Node, rng, positive: bool = False) -> dict:
+    def random_weights(self, node: Node, rng, positive: bool = False, dtype=None) -> dict:
         # a factor of order one (ConvNeXt starts γ at 1e-6 and learns it; any value tests the map)
         return per_channel_random(self.weight_shapes(node), rng, positive)
 
