@@ -147,13 +147,17 @@ def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None, 
         spatial = big.graph.input_shape[1:]
         plans = {name: _units(layers[name].rf.fields, layers[name].node.spatial_out) for name in names}
         targets = {name: list(dict.fromkeys(u for _, u in units)) for name, units in plans.items()}
-        measure_fn = float_reach if probe == "float" else support_reach
-        reach = measure_fn(big.graph, targets, memory_limit)
+        if probe == "float":
+            reach = {name: [_extents(mask) for mask in masks]
+                     for name, masks in float_reach(big.graph, targets, memory_limit).items()}
+        else:
+            reach = support_reach(big.graph, targets, memory_limit, reduce=_extents)
         # Fields with a fixed part (after a squeeze-excitation gate) usually span the input: the
         # support probe measures their sliding part alone too, with the gates cut off
         fixed = [name for name in names if any(f.hull is not None for f in layers[name].rf.fields)]
         cut = _gate_edges(big.graph) if fixed and probe == "support" else None
-        sliding = {} if cut is None else support_reach(big.graph, {n: targets[n] for n in fixed}, memory_limit, cut)
+        sliding = {} if cut is None else support_reach(big.graph, {n: targets[n] for n in fixed}, memory_limit, cut,
+                                                       reduce=_extents)
         for name in names:
             by_unit = dict(zip(targets[name], reach[name]))
             alone = dict(zip(targets[name], sliding[name])) if name in sliding else None
@@ -302,12 +306,15 @@ def _gate_edges(graph) -> set | None:
     return edges
 
 
-def support_reach(graph, targets: dict, memory_limit: int | None = None, cut: set = frozenset()) -> dict:
+def support_reach(graph, targets: dict, memory_limit: int | None = None, cut: set = frozenset(),
+                  reduce=None) -> dict:
     """{layer: bool array (len(units), *input spatial)}: where the gradient of a seed at every
-    channel of each unit reaches the input, by a backward walk of 0/1 arrays through each layer
-    type's `support` (no forward pass). Seeds share walks, one batch entry each, in chunks that
-    keep the arrays under SUPPORT_BUDGET_BYTES (a layer with a long period, such as an upsample to
-    a fixed size, may spread its units over several chunks)."""
+    channel of each unit reaches the input, by a backward walk of boolean arrays through each
+    layer type's `support` (no forward pass), passing nothing along the `cut` edges. Seeds share
+    walks, one batch entry each, in chunks that keep the arrays under SUPPORT_BUDGET_BYTES (a
+    layer with a long period, such as an upsample to a fixed size, may spread its units over
+    several chunks). With `reduce`, {layer: [reduce(mask) per unit]}: each mask is dropped as soon
+    as it is reduced (`measure` keeps only extents, not a probe-input-sized mask per unit)."""
     from netcalc.layers.base import RunContext
     from netcalc.units import DEFAULT_WORKSPACE_BYTES
 
@@ -321,7 +328,9 @@ def support_reach(graph, targets: dict, memory_limit: int | None = None, cut: se
     for start in range(0, len(seeds), batch):
         chunk = seeds[start:start + batch]
         for (name, _), reach in zip(chunk, _support_walk(graph, index, chunk, ctx, cut)):
-            parts[name].append(reach)
+            parts[name].append(reach if reduce is None else reduce(reach))
+    if reduce is not None:
+        return parts
     return {name: np.stack(found) if found else np.zeros((0, *graph.input_shape[1:]), bool)
             for name, found in parts.items()}
 
@@ -362,14 +371,15 @@ def _support_walk(graph, index, seeds: list, ctx, cut=frozenset()) -> np.ndarray
 
 
 def _check_layer(layer, orig, units, reach, big_spatial, alone=None) -> RFCheck:
-    """Compare one layer's measured fields (reach: unit → bool array over the input) with the
-    calculated ones; and, given `alone` (unit → bool array: the gradient with every gate cut off),
+    """Compare one layer's measured fields (reach: unit → per axis the measured [lo, hi], None
+    where nothing is reached) with the calculated ones; and, given `alone` (the same with every
+    gate cut off),
     each probed unit's measured sliding part with the calculated one (the ends inside the input
     exactly, as for clipped fields)."""
     check = _compare_fields(layer, orig, units, reach, big_spatial)
     if alone is not None:
         ends = [_clipped_ends(m, f.sliding(o), n) for _, u in units
-                for m, f, o, n in zip(_extents(alone[u]), layer.rf.fields, u, big_spatial)]
+                for m, f, o, n in zip(alone[u], layer.rf.fields, u, big_spatial)]
         exact = sum(e for e, _ in ends)
         check.sliding_exact_ends = exact
         if check.clipped:
@@ -389,7 +399,7 @@ def _compare_fields(layer, orig, units, reach, big_spatial) -> RFCheck:
     if orig is None or list(orig.size) != list(rf.size) or list(orig.jump) != list(rf.jump):
         check.note = f"field depends on the input size: compared at the enlarged input {list(big_spatial)}"
     # extents[j][a]: [lo, hi] of unit j's measured field along axis a (None: no support)
-    extents = [_extents(reach[u]) for _, u in units]
+    extents = [reach[u] for _, u in units]
     expected = [[_clip(f.bounds(o), n) for f, o, n in zip(rf.fields, u, big_spatial)] for _, u in units]
     clipped = any(_clip(f.bounds(o), n) != f.bounds(o)
                   for _, u in units for f, o, n in zip(rf.fields, u, big_spatial))
