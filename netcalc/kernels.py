@@ -373,6 +373,8 @@ def correlate_support_adjoint(dy, kernel, stride, dilation, pads, spatial):
         k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
         before = _one_axis(axis, nd, pads_before[axis], 0)
         out_size = tuple(dy.shape[2:])
+        if kernel[axis] == stride[axis] == 1 and pads_before[axis] == 0 and out_size[axis] == spatial[axis]:
+            continue  # one tap at the same place: pointwise along this axis (DenseNet's 1×1 convs)
         size = out_size[:axis] + (spatial[axis],) + out_size[axis + 1:]
         buf = np.zeros(dy.shape[:2] + _accumulation_extent(k, s, d, before, out_size, size), dtype=bool)
         cols = np.broadcast_to(dy.reshape(dy.shape[:2] + (1,) * nd + out_size), dy.shape[:2] + k + out_size)
@@ -391,6 +393,8 @@ def correlate_support(dy, kernel, stride, dilation, pads, out_size):
     for axis in range(nd):
         k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
         before = _one_axis(axis, nd, pads_before[axis], 0)
+        if kernel[axis] == stride[axis] == 1 and pads_before[axis] == 0 and out_size[axis] == dy.shape[2 + axis]:
+            continue  # pointwise along this axis
         size = tuple(dy.shape[2:axis + 2]) + (out_size[axis],) + tuple(dy.shape[axis + 3:])
         padded = _pad_to_windows(dy, k, s, d, before, size, pad_value=False)
         dy = _window_view(padded, k, s, d, size).any(axis=2 + axis).reshape(dy.shape[:2] + size)
