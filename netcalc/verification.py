@@ -52,7 +52,8 @@ class VerifyResult:
             clipped = sum(c.clipped for c in self.rf)
             text += f"; receptive fields: {agree}/{len(self.rf)} agree"
             if clipped:
-                text += f" ({clipped} wider than the probe input, compared clipped)"
+                bounds_only = sum(c.clipped and not c.exact_ends for c in self.rf)
+                text += f" ({clipped} wider than the probe input, compared clipped; {bounds_only} of them only as bounds)"
         if self.memory is not None:
             text += "; " + self.memory.summary()
         return text + (" ✓" if self.ok else " ✗")
