@@ -2,12 +2,23 @@
 
 Two probes, compared the same way (steps 3–4 below):
 
-- the support probe (the default, `support_reach`): backward only, 0/1 arrays, through each layer
-  type's `support` (its executor kernels on one channel standing for all, a kernel of ones for
-  convs; see LayerType.support), each layer at the smallest input that holds its field
-  (`_support_groups`). In probe mode every stand-in is linear with positive weights on positive
-  values, so whether a gradient entry is nonzero does not depend on any value: propagating only
-  the support is exact (tests/test_rf_probes.py compares it with the float probe).
+- the support probe (the default, `support_reach`): backward only, boolean arrays, through each
+  layer type's `support` (its executor kernels on one channel standing for all; see
+  LayerType.support), each layer at the smallest input that holds its field (`_support_groups`).
+  In probe mode every stand-in is linear with positive weights on positive values, so whether a
+  gradient entry is nonzero does not depend on any value: propagating only the support is exact
+  (tests/test_rf_probes.py compares it with the float probe on 200 random specs).
+  What makes it cheap, chosen by profiling (DenseNet-121 took 56 s, 85 % of it in the conv
+  support's im2col product with a kernel of ones and col2im's scatter of it): convs and pooling
+  scatter dY itself through col2im's `_scatter_windows` on booleans (OR), one axis at a time (a
+  kernel of ones is an outer product, so its adjoint is the product of per-axis adjoints);
+  transposed convs gather per axis; upsampling ORs its plan with reduceat; a gradient whose
+  channels are all alike again collapses to one channel; slice and channel_shuffle run their
+  backward without a forward; ORs go in place into arrays the walk owns; each seed's reach is cut
+  down to its extents as soon as it is found. Not chosen: a window around each probed unit (the
+  probe input is already only as large as the field, so it would save little, and every type
+  would need a windowed kernel with exact borders), and per-axis 1-D probing (a path whose field
+  is empty along one axis contributes nothing along the others, which 1-D probes cannot see).
 - the float probe (`--probe float`, `float_reach`), the reference, described here:
 
 Method. The field of output unit u is the set of input pixels its value depends on, i.e. the
@@ -40,10 +51,26 @@ support of d y[u] / d x. We measure it directly:
    the ones at the spec's own input except for layers whose fields depend on the input size:
    global/adaptive pooling, upsampling to a fixed size; those rows say so).
 
-A field that reaches past the enlarged input (global pooling: the whole input plus padding; a
+A field that reaches past the probe input (global pooling: the whole input plus padding; a
 squeeze-excitation gate; any wide field when a fixed-size layer prevents enlarging) cannot be
-measured unclipped. For those layers every probe's measured extent [lo, hi] per axis must lie
-within its calculated field clipped to the input, and the row says "clipped".
+measured whole; the row says "clipped". Per probed unit and axis, each END of the calculated
+field that lies inside the input must be measured exactly: the end of a hull is a tap of some
+path, every tap on a path of real pixels carries a positive gradient, and padding (never a tap)
+lies past the input's ends along a conv/pool chain. (A transposed conv that crops more than its
+kernel spans breaks that: the padding next to its output can stand for real pixels no output
+reads, which the calculation counts (contract §5: padding positions count) and no probe sees;
+verify --rf reports such specs as mismatches, as it did before ends were compared.) An end past
+the input only bounds the
+measured extent (a dilated field is sparse: the taps left inside may span less). A calculated
+field with no tap inside the input must measure nothing (`_clipped_ends`).
+
+A field with a fixed part (after a squeeze-excitation gate) is clipped on both sides, which would
+hide a sliding part that is too wide. The support probe measures its sliding part alone as well:
+a second walk passes no gradient into the broadcast inputs of merges (`_gate_edges`: the inputs
+whose field rf.union keeps as the fixed part), at an input that holds the probed units' sliding
+parts, and compares each unit's measured extent with Field.sliding end by end as above. Where
+some merge input broadcasts along some axes only, the parts cannot be separated this way and the
+second walk is skipped.
 """
 
 from __future__ import annotations
