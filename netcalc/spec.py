@@ -244,7 +244,9 @@ class _Builder:
                 exc.args = (exc.message,)
             raise
         raw = self._subst(raw, scope, type_loc)
-        repeat = self._subst(reserved.get("repeat", 1), scope, reserved.loc_of("repeat") if reserved else loc)
+        repeat = reserved.get("repeat", 1)
+        if scope.args is not None:
+            repeat = self._subst(repeat, scope, reserved.loc_of("repeat") if reserved else loc)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise scope.error(f"'repeat' must be a positive integer, got {repeat!r}", reserved.loc_of("repeat"))
         condition = True
@@ -402,10 +404,9 @@ class _Builder:
         if "from" not in reserved:
             return list(previous) if isinstance(previous, list) else [previous]
         refs = reserved["from"]
-        from_loc = reserved.loc_of("from")
         refs = refs if isinstance(refs, list) else [refs]
         if not refs or not all(isinstance(r, str) and r for r in refs):
-            raise SpecError("'from' must be a layer name or a list of layer names", from_loc)
+            raise SpecError("'from' must be a layer name or a list of layer names", reserved.loc_of("from"))
         resolved = []
         for ref in refs:
             if ref == "input":
@@ -415,7 +416,7 @@ class _Builder:
             if name in self.outputs:
                 resolved.append(self.outputs[name])
             else:  # judged once every name is known: a later layer, itself, or a typo
-                self.unresolved.append((name, ref, from_loc, scope.prefix))
+                self.unresolved.append((name, ref, reserved.loc_of("from"), scope.prefix))
                 resolved.append(name)
         return resolved
 
