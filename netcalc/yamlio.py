@@ -16,6 +16,23 @@ from netcalc.errors import Loc, SpecError
 
 # libyaml's composer when PyYAML has it (about 10× faster); either way only composing runs.
 _FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SpecLoader(_FAST_SAFE_LOADER):
+    """The safe loader, resolving each distinct scalar's implicit tag once: the composer asks
+    for every scalar, and a spec repeats the same few (`conv`, `3`, `1`) thousands of times.
+    Valid because a safe loader has no path resolvers: a tag depends on the scalar alone."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._tags = {}
+
+    def resolve(self, kind, value, implicit):
+        key = (kind, value, implicit)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = super().resolve(kind, value, implicit)
+        return tag
 MAX_NODES = 1_000_000  # a billion-laughs alias bomb stops here instead of eating memory
 MAX_FILE_BYTES = 16 * 2**20
 
@@ -110,7 +127,7 @@ def load_yaml_file(path: str | Path):
 
 def load_yaml_text(text: str, name: str = "<string>"):
     try:
-        node = yaml.compose(text, Loader=_FAST_SAFE_LOADER)
+        node = yaml.compose(text, Loader=_SpecLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(name, mark.line + 1, mark.column + 1) if mark else Loc(name, 1, 1)
