@@ -94,8 +94,12 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
             return
         separator = "[" + inner
         for member in item:
+            start = len(out)
             out.append(separator)
             write(member, inner)
+            # one string per member (a report's layer): the many small pieces are freed as
+            # they go, and their memory is reused for the next member's
+            out[start:] = ["".join(out[start:])]
             separator = "," + inner
         out.append(newline + "]")
 

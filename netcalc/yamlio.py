@@ -79,6 +79,16 @@ class YMap(_Located, dict):
     def loc_of(self, key) -> Loc:
         return self.value_locs.get(key) or self.key_locs.get(key) or self.loc
 
+    def key_loc(self, key) -> Loc:
+        """key_locs[key], without working out the other keys' places."""
+        source = self.__dict__.get("_source")
+        if source is None or "key_locs" in self.__dict__:
+            return self.key_locs[key]
+        for name, (key_node, _) in zip(self, source[1].value):
+            if name == key:
+                return _mark_loc(source[0], key_node)
+        raise KeyError(key)
+
     def _locate(self, name, file, node):
         if name == "loc":
             return _mark_loc(file, node)
