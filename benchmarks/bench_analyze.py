@@ -36,12 +36,12 @@ def run_process(args: list[str]) -> tuple[float, float]:
 
 
 def deep_spec(depth: int) -> str:
-    """A plain conv/bn/relu chain with a residual add every few layers, `depth` layers long."""
+    """A residual chain `depth` layers long: conv, batchnorm, relu, then an add of the relu and
+    the block's input, over and over (every layer feeds the next block)."""
     lines = ["input: [16, 32, 32]", "layers:"]
     for i in range(depth // 4):
-        lines += [f"  - conv: {{out: 16, kernel: 3, padding: 1}}", "    name: c%d" % i,
-                  "  - batchnorm", "  - relu",
-                  "  - add:", f"    from: [c{i}, {'input' if i == 0 else f'add{i}'}]"]
+        lines += ["  - conv: {out: 16, kernel: 3, padding: 1}", "  - batchnorm", "  - relu: {}",
+                  f"    name: r{i}", "  - add:", f"    from: [r{i}, {'input' if i == 0 else f'add{i}'}]"]
     return "\n".join(lines) + "\n"
 
 

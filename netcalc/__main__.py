@@ -1,3 +1,3 @@
-from netcalc.cli import main
+from netcalc.cli import console_main
 
-main()
+console_main()

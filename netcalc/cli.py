@@ -393,21 +393,28 @@ def export(spec, out_path, weights_path, opset, seed):
 def main():
     try:
         cli(prog_name="netcalc")
-    except SystemExit as done:
-        _exit_now(done.code)
     except Exception as exc:  # a bug in netcalc: still one line, but say so
         if os.environ.get("NETCALC_DEBUG"):
             raise
         click.echo(f"netcalc: internal error: {type(exc).__name__}: {exc} "
                    f"(set NETCALC_DEBUG=1 for a traceback and please report it)", err=True)
-        _exit_now(int(ExitCode.INTERNAL))
+        sys.exit(int(ExitCode.INTERNAL))
+
+
+def console_main():
+    """The `netcalc` console script and `python -m netcalc`: main(), then the process ends."""
+    try:
+        main()
+    except SystemExit as done:
+        _exit_now(done.code)
+    _exit_now(0)
 
 
 def _exit_now(code) -> None:
     """Flush and end the process without tearing down its objects one by one: the command is
     done, and freeing a large analysis (a 10,000-layer spec's) took a tenth of a second for
-    nothing (mypy ends the same way). Only the console script ends like this; click's test
-    runner, which calls `cli`, does not."""
+    nothing (mypy ends the same way). Only the console script ends like this: code that calls
+    main() or `cli` in its own process (tests, click's runner) gets SystemExit as usual."""
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message"): Python prints it and exits 1

@@ -31,6 +31,7 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
     scalars = {str: string, int: int.__repr__, float: _float, bool: lambda b: "true" if b else "false",
                type(None): lambda _: "null"}
     out: list[str] = []
+    lists: dict[tuple, str] = {}  # (indentation, item type, items) → text
 
     def scalar(item):
         if isinstance(item, str):
@@ -66,26 +67,39 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
         inner = newline + step
         if isinstance(item, dict):
             separator = "{" + inner
-            for key, member in item.items():
-                key = string(key) if type(key) is str else key_text(key)
+            for name, member in item.items():
+                name = string(name) if type(name) is str else key_text(name)
                 encode = scalars.get(type(member))
                 if encode is not None:
-                    out.append(separator + key + ": " + encode(member))
+                    out.append(separator + name + ": " + encode(member))
                 else:
-                    out.append(separator + key + ": ")
+                    out.append(separator + name + ": ")
                     write(member, inner)
                 separator = "," + inner
             out.append(newline + "}")
             return
         types = set(map(type, item))
-        encode = scalars.get(types.pop()) if len(types) == 1 else None
+        kind = types.pop() if len(types) == 1 else None
+        encode = scalars.get(kind)
         if encode is not None:  # plain numbers or strings (a shape, an rf size): one join
-            out.append("[" + inner + ("," + inner).join(map(encode, item)) + newline + "]")
+            # the same shapes and names recur layer after layer: each text is made once (equal
+            # ints, strings or booleans have equal texts; floats are not kept: 0.0 == -0.0)
+            key = (newline, kind, tuple(item)) if kind is not float else None
+            text = lists.get(key)
+            if text is None:
+                text = "[" + inner + ("," + inner).join(map(encode, item)) + newline + "]"
+                if key is not None:
+                    lists[key] = text
+            out.append(text)
             return
         separator = "[" + inner
         for member in item:
+            start = len(out)
             out.append(separator)
             write(member, inner)
+            # one string per member (a report's layer): the many small pieces are freed as
+            # they go, and their memory is reused for the next member's
+            out[start:] = ["".join(out[start:])]
             separator = "," + inner
         out.append(newline + "]")
 

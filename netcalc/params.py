@@ -173,8 +173,8 @@ def check_param_names(declared: tuple[Param, ...], raw, type_name: str, loc) -> 
     by_name = _by_name(declared)
     seen = set()
     for key in raw:
-        key_loc = raw.loc_of(key) if isinstance(raw, YMap) else loc
         p = by_name.get(key)
+        key_loc = raw.loc_of(key) if isinstance(raw, YMap) and (p is None or p.name in seen) else loc
         if p is None:
             known = [q.name for q in declared]
             hint = did_you_mean(key, list(by_name)) or (
@@ -195,9 +195,11 @@ def parse_params(declared: tuple[Param, ...], raw, ndim: int, type_name: str, lo
     by_name = _by_name(declared)
     values: dict = {}
     for key, value in (raw or {}).items():
-        key_loc = raw.loc_of(key) if isinstance(raw, YMap) else loc
         p = by_name[key]
-        values[p.name] = parse_value(p, value, ndim, key_loc)
+        try:
+            values[p.name] = parse_value(p, value, ndim)
+        except SpecError as exc:  # located only now: a value's place is needed only to report it
+            raise exc.located(raw.loc_of(key) if isinstance(raw, YMap) else loc) from None
     for p in declared:
         if p.name not in values:
             needs_dims = p.kind in ("dims", "padding") and p.default is not None

@@ -177,6 +177,8 @@ def _reduced(field: Field) -> Field:
     """The same field with the smallest period (keeps periods from growing along a U-Net's
     upsampling path)."""
     period, shift = field.period, field.shift
+    if period == 1:
+        return field
     lo, hi, fixed = list(field.lo), list(field.hi), list(field.fixed)
     p = 2
     while p <= period:

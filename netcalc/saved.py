@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Stored:
+class Stored(NamedTuple):  # a tuple: made for every saved tensor of every layer, cheaply
     key: tuple  # ("act", storage) for an activation, (layer, what) for a tensor of the layer's own
     bytes: int
     template: str  # the arithmetic, filled in only when shown (explain: most reports never show it)

@@ -155,7 +155,7 @@ def split_entry(entry, loc: Loc):
         raise SpecError(f"a layer entry needs exactly one layer-type key besides "
                         f"{', '.join(RESERVED_LAYER_KEYS)}; found: {found}", entry.loc)
     type_name = type_keys[0]
-    return type_name, entry[type_name], entry, entry.key_locs[type_name]
+    return type_name, entry[type_name], entry, entry.key_loc(type_name)
 
 
 @dataclass
@@ -244,7 +244,9 @@ class _Builder:
                 exc.args = (exc.message,)
             raise
         raw = self._subst(raw, scope, type_loc)
-        repeat = self._subst(reserved.get("repeat", 1), scope, reserved.loc_of("repeat") if reserved else loc)
+        repeat = reserved.get("repeat", 1)
+        if scope.args is not None:
+            repeat = self._subst(repeat, scope, reserved.loc_of("repeat") if reserved else loc)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             raise scope.error(f"'repeat' must be a positive integer, got {repeat!r}", reserved.loc_of("repeat"))
         condition = True
@@ -324,7 +326,7 @@ class _Builder:
             key = e.kind.name
             explicit = e.reserved.get("name")
             if explicit is not None:
-                _check_name(explicit, e.reserved.loc_of("name"), self.dotted_names and scope.block is None)
+                _check_name(e.reserved, self.dotted_names and scope.block is None)
             unit, copy, before = self._unit(e), 0, len(self.decls)
             for params, count in self._runs(e):
                 for _ in range(count):
@@ -402,10 +404,9 @@ class _Builder:
         if "from" not in reserved:
             return list(previous) if isinstance(previous, list) else [previous]
         refs = reserved["from"]
-        from_loc = reserved.loc_of("from")
         refs = refs if isinstance(refs, list) else [refs]
         if not refs or not all(isinstance(r, str) and r for r in refs):
-            raise SpecError("'from' must be a layer name or a list of layer names", from_loc)
+            raise SpecError("'from' must be a layer name or a list of layer names", reserved.loc_of("from"))
         resolved = []
         for ref in refs:
             if ref == "input":
@@ -415,7 +416,7 @@ class _Builder:
             if name in self.outputs:
                 resolved.append(self.outputs[name])
             else:  # judged once every name is known: a later layer, itself, or a typo
-                self.unresolved.append((name, ref, from_loc, scope.prefix))
+                self.unresolved.append((name, ref, reserved.loc_of("from"), scope.prefix))
                 resolved.append(name)
         return resolved
 
@@ -582,13 +583,18 @@ def _parse_dotted_names(doc: YMap) -> bool:
     return value
 
 
-def _check_name(name, loc: Loc, dotted: bool = False) -> None:
+def _check_name(reserved: YMap, dotted: bool = False) -> None:
+    """An entry's `name:` (its place is looked up only to report a problem)."""
+    name = reserved["name"]
+    problem = None
     if not isinstance(name, str) or not name:
-        raise SpecError(f"'name' must be a non-empty string, got {name!r}", loc)
-    if dotted and "." in name:
+        problem = f"'name' must be a non-empty string, got {name!r}"
+    elif dotted and "." in name:
         if "" in name.split("."):
-            raise SpecError(f"layer name '{name}' has an empty part between dots", loc)
+            problem = f"layer name '{name}' has an empty part between dots"
     elif "." in name:
-        raise SpecError(f"layer name '{name}' may not contain a dot (dots separate block paths)", loc)
+        problem = f"layer name '{name}' may not contain a dot (dots separate block paths)"
     if name == "input":
-        raise SpecError("'input' is reserved for the network input; pick another layer name", loc)
+        problem = "'input' is reserved for the network input; pick another layer name"
+    if problem is not None:
+        raise SpecError(problem, reserved.loc_of("name"))

@@ -362,9 +362,9 @@ def register(cls_or_obj):
 
 
 def lookup(type_name, loc: Loc | None = None) -> LayerType:
-    from netcalc.layers import load_all
-
-    load_all()
+    if _everything_registered and isinstance(type_name, str) and type_name in REGISTRY:  # the usual case first
+        return REGISTRY[type_name]
+    _register_everything()
     if not isinstance(type_name, str):
         raise SpecError(f"a layer type must be a name, got {type_name!r}", loc)
     key = ALIASES.get(type_name, type_name)
@@ -372,6 +372,19 @@ def lookup(type_name, loc: Loc | None = None) -> LayerType:
         raise SpecError(f"unknown layer type '{type_name}'"
                         f"{did_you_mean(type_name, [*REGISTRY, *ALIASES])}", loc)
     return REGISTRY[key]
+
+
+_everything_registered = False
+
+
+def _register_everything() -> None:
+    """Import every layer module (each registers its types) once, before the first lookup."""
+    global _everything_registered
+    if not _everything_registered:
+        from netcalc.layers import load_all
+
+        load_all()
+        _everything_registered = True
 
 
 def axis_names(ndim: int) -> tuple[str, ...]:
