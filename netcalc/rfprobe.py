@@ -185,10 +185,12 @@ def measure(analysis: Analysis, memory_limit: int | None = None, on_layer=None, 
         cut = _gate_edges(big.graph) if fixed and probe == "support" else None
         sliding = {} if cut is None else support_reach(big.graph, {n: targets[n] for n in fixed}, memory_limit, cut,
                                                        reduce=_extents)
+        taps = _ends_are_taps(big)
         for name in names:
             by_unit = dict(zip(targets[name], reach[name]))
             alone = dict(zip(targets[name], sliding[name])) if name in sliding else None
-            checks[name] = _check_layer(layers[name], original[name].rf, plans[name], by_unit, spatial, alone)
+            checks[name] = _check_layer(layers[name], original[name].rf, plans[name], by_unit, spatial, alone,
+                                        exact=taps[name])
     out = []
     for layer in analysis.layers:
         if layer.name in checks:
@@ -397,16 +399,17 @@ def _support_walk(graph, index, seeds: list, ctx, cut=frozenset()) -> np.ndarray
     return grads["input"].any(axis=1)
 
 
-def _check_layer(layer, orig, units, reach, big_spatial, alone=None) -> RFCheck:
+def _check_layer(layer, orig, units, reach, big_spatial, alone=None, exact: bool = True) -> RFCheck:
     """Compare one layer's measured fields (reach: unit → per axis the measured [lo, hi], None
     where nothing is reached) with the calculated ones; and, given `alone` (the same with every
     gate cut off),
     each probed unit's measured sliding part with the calculated one (the ends inside the input
-    exactly, as for clipped fields)."""
-    check = _compare_fields(layer, orig, units, reach, big_spatial)
+    exactly, as for clipped fields). exact=False: no end is compared exactly (_ends_are_taps)."""
+    check = _compare_fields(layer, orig, units, reach, big_spatial, exact)
     if alone is not None:
-        ends = [_clipped_ends(m, f.sliding(o), n) for _, u in units
-                for m, f, o, n in zip(alone[u], layer.rf.fields, u, big_spatial)]
+        ends = [end for _, u in units
+                for end in _unit_ends(alone[u], [f.sliding(o) for f, o in zip(layer.rf.fields, u)], big_spatial,
+                                      exact)]
         exact = sum(e for e, _ in ends)
         check.sliding_exact_ends = exact
         if check.clipped:
@@ -418,7 +421,7 @@ def _check_layer(layer, orig, units, reach, big_spatial, alone=None) -> RFCheck:
     return check
 
 
-def _compare_fields(layer, orig, units, reach, big_spatial) -> RFCheck:
+def _compare_fields(layer, orig, units, reach, big_spatial, exact: bool = True) -> RFCheck:
     """The comparison of the whole fields (see the module docstring, steps 3–4 and the clipped
     case)."""
     name, rf = layer.name, layer.rf
@@ -436,8 +439,8 @@ def _compare_fields(layer, orig, units, reach, big_spatial) -> RFCheck:
         # that lies inside the input must be measured exactly (the end of a hull is a tap, read
         # with a positive gradient); an end past the input can only bound the measured one.
         check.clipped = True
-        ends = [_clipped_ends(m, f.bounds(o), n)
-                for ms, (_, u) in zip(extents, units) for m, f, o, n in zip(ms, rf.fields, u, big_spatial)]
+        ends = [end for ms, (_, u) in zip(extents, units)
+                for end in _unit_ends(ms, [f.bounds(o) for f, o in zip(rf.fields, u)], big_spatial, exact)]
         exact = sum(e for e, _ in ends)
         check.exact_ends, check.total_ends = exact, 2 * len(ends)
         _note(check, f"field wider than the probe input: {exact} of {2 * len(ends)} field ends inside it "
@@ -501,22 +504,54 @@ def _extents(mask) -> list:
     return out
 
 
-def _clipped_ends(measured, calculated, n) -> tuple[int, bool]:
-    """(how many ends of the calculated field [lo, hi] lie inside the input 0 … n − 1, whether the
-    measured extent agrees): an end inside must be measured exactly; an end outside only bounds
-    the measured one (a dilated field is sparse: the taps left inside may span less). Why an end
-    inside is really read: it is the extreme tap of some path, and every tap on a path that stays
-    on real pixels carries a positive gradient in probe mode; a path through padding (or a
-    transposed conv's inserted zeros) is not a tap at all, and the padding of a conv/pool chain
-    lies past the input's own ends."""
+def _unit_ends(measured: list, calculated: list, spatial, exact: bool = True) -> list[tuple[int, bool]]:
+    """_clipped_ends on every axis of one probed unit. A pixel is reached only through a tap on
+    every axis: where the calculated field has no tap inside the input along one axis (empty: it
+    reads only a transposed conv's inserted zeros; or wholly in padding), the unit reaches no
+    pixel at all, and nothing may be measured along any axis."""
+    if any(c is None or _clip(c, n) is None for c, n in zip(calculated, spatial)):
+        return [(0, m is None) for m in measured]
+    return [_clipped_ends(m, c, n, exact) for m, c, n in zip(measured, calculated, spatial)]
+
+
+def _clipped_ends(measured, calculated, n, exact: bool = True) -> tuple[int, bool]:
+    """(how many ends of the calculated field [lo, hi] are compared exactly, whether the measured
+    extent agrees). The measured extent must lie within the field clipped to the input; with
+    `exact`, an end inside the input must be measured exactly (see the module docstring; an end
+    past the input only bounds the measured one: a dilated field is sparse, so the taps left
+    inside may span less)."""
     if calculated is None or _clip(calculated, n) is None:
         return 0, measured is None  # no tap inside the input: nothing may be measured
-    inside = (calculated[0] >= 0, calculated[1] <= n - 1)
+    inside = (exact and calculated[0] >= 0, exact and calculated[1] <= n - 1)
     if measured is None:
         return sum(inside), not any(inside)
-    lo_ok = measured[0] == calculated[0] if inside[0] else measured[0] >= 0
-    hi_ok = measured[1] == calculated[1] if inside[1] else measured[1] <= n - 1
+    lo, hi = _clip(calculated, n)
+    lo_ok = measured[0] == lo if inside[0] else measured[0] >= lo
+    hi_ok = measured[1] == hi if inside[1] else measured[1] <= hi
     return sum(inside), lo_ok and hi_ok and measured[0] <= measured[1]
+
+
+def _ends_are_taps(analysis: Analysis) -> dict:
+    """{layer: whether an end of its calculated field that lies inside the input is a pixel it
+    really reads}. The calculation counts padding positions (contract §5): a layer reading past
+    the end of its input map gets the field that position WOULD have, extrapolated. Along a
+    conv/pool chain that lies past the input's own ends (the first window past the last output
+    ends past the input), so it can only widen a clipped end. After a transposed conv's inserted
+    zeros or crop, or a stride that drops a transposed conv's last output, the extrapolated field
+    of a position just past a map can be a real pixel that no real output reads. So: True where
+    no layer upstream has such a position (per axis, one period past each end, its sliding part
+    must lie past the input on that side or be empty)."""
+    spatial = analysis.graph.input_shape[1:]
+    fits = {}
+    for layer in analysis.layers:
+        node, rf = layer.node, layer.rf
+        own = rf is None or all(
+            f.period <= m
+            and all(f.sliding(o) is None or f.sliding(o)[1] >= n for o in range(m, m + f.period))
+            and all(f.sliding(o) is None or f.sliding(o)[0] < 0 for o in range(-f.period, 0))
+            for f, m, n in zip(rf.fields, node.spatial_out, spatial))
+        fits[layer.name] = own, all(fits[i][0] and fits[i][1] for i in node.inputs if i in fits)
+    return {name: upstream for name, (_, upstream) in fits.items()}
 
 
 def _clip(bounds, n):
