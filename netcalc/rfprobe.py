@@ -56,11 +56,10 @@ squeeze-excitation gate; any wide field when a fixed-size layer prevents enlargi
 measured whole; the row says "clipped". Per probed unit and axis, each END of the calculated
 field that lies inside the input must be measured exactly: the end of a hull is a tap of some
 path, every tap on a path of real pixels carries a positive gradient, and padding (never a tap)
-lies past the input's ends along a conv/pool chain. (A transposed conv that crops more than its
-kernel spans breaks that: the padding next to its output can stand for real pixels no output
-reads, which the calculation counts (contract §5: padding positions count) and no probe sees;
-verify --rf reports such specs as mismatches, as it did before ends were compared.) An end past
-the input only bounds the
+lies past the input's ends along a conv/pool chain. After a transposed conv's inserted zeros or
+crop that can fail: the padding past a map can be given the field of a real pixel no output
+reads (contract §5 counts padding positions), which no probe sees; `_ends_are_taps` finds such
+layers, whose ends are then compared as bounds only. An end past the input only bounds the
 measured extent (a dilated field is sparse: the taps left inside may span less). A calculated
 field with no tap inside the input must measure nothing (`_clipped_ends`).
 
@@ -255,6 +254,13 @@ def _support_groups(analysis: Analysis):
                 built[margins] = None
         return built[margins]
 
+    taps_at = {}
+
+    def _taps(big):  # whether the ends of each layer's field are real taps at this input (cached)
+        if id(big) not in taps_at:
+            taps_at[id(big)] = _ends_are_taps(big)
+        return taps_at[id(big)]
+
     groups: dict[tuple, list[str]] = {}
     for layer in analysis.layers:
         if layer.rf is None:
@@ -273,7 +279,8 @@ def _support_groups(analysis: Analysis):
                 if (probed is not None and probed.rf is not None
                         and (gated or list(probed.rf.size) == list(layer.rf.size))
                         and list(probed.rf.jump) == list(layer.rf.jump)
-                        and _fits(probed, big.graph.input_shape[1:], sliding=gated)):
+                        and _fits(probed, big.graph.input_shape[1:], sliding=gated,
+                                  inset=() if _taps(big)[layer.name] else step)):
                     chosen = margins
                     break
                 margins = tuple(m + st for m, st in zip(margins, step))
@@ -301,14 +308,18 @@ def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-def _fits(layer, spatial, sliding: bool = False) -> bool:
+def _fits(layer, spatial, sliding: bool = False, inset=()) -> bool:
     """Whether the layer has outputs enough for every probed unit (so its jump is measurable) and
-    their calculated fields (with `sliding`, their sliding parts) lie inside the input."""
+    their calculated fields (with `sliding`, their sliding parts) lie inside the input, `inset`
+    pixels (per axis) from its edges: where an extrapolated padding position upstream can stand
+    for a real pixel no output reads (_ends_are_taps), the step of the cumulative strides keeps
+    the probed units off the rows the strides drop."""
     units = _units(layer.rf.fields, layer.node.spatial_out)
     part = (lambda f, o: f.sliding(o)) if sliding else (lambda f, o: f.bounds(o))
+    inset = inset or (0,) * len(spatial)
     return (None not in units[-1][0] and len(units) == 1 + max(f.period for f in layer.rf.fields)
-            and all(_clip(part(f, o), n) == part(f, o)
-                    for _, u in units for f, o, n in zip(layer.rf.fields, u, spatial)))
+            and all(part(f, o) is None or (part(f, o)[0] >= m and part(f, o)[1] <= n - 1 - m)
+                    for _, u in units for f, o, n, m in zip(layer.rf.fields, u, spatial, inset)))
 
 
 # Bytes the support probe's arrays may take at once (per chunk of seeds)

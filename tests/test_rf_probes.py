@@ -261,3 +261,63 @@ layers:
     assert rfprobe._gate_edges(analysis.graph) is None
     checks = rfprobe.measure(analysis)
     assert all(c.status == "ok" and c.sliding_exact_ends is None for c in checks)
+
+
+# ---- found by hypothesis (random specs with inserted zeros): each must verify ----
+
+PHANTOM = {
+    # a unit whose sliding part is empty along one axis (it reads only inserted zeros there)
+    # reaches no pixel at all, though its part along the other axis is not empty
+    "empty_along_one_axis": """
+input: [2, 13, 14]
+layers:
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+  - upsample: {scale: 2, mode: nearest}
+  - conv_transpose: {out: 2, kernel: 3, stride: 2}
+  - upsample: {scale: 2, mode: nearest}
+  - conv: {out: 2, kernel: 3, padding: 1}
+    name: body
+  - global_avgpool:
+  - conv: {out: 2, kernel: 1}
+    name: gate
+  - mul:
+    from: [body, gate]
+  - add:
+    from: [mul1, body]
+  - conv: {out: 2, kernel: 3, stride: 1}
+""",
+    # the pool drops the transposed conv's last output, which alone reads pixel 8; the padding of
+    # `body` past the pooled map is given that pixel's field (contract §5: padding positions
+    # count), so global pooling's field [-1, 8] ends on a pixel nothing reads: compared as a bound
+    "padding_stands_for_an_unread_pixel": """
+input: [2, 9, 9]
+layers:
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+  - maxpool: {kernel: 2, stride: 2}
+  - conv: {out: 2, kernel: 3, padding: 1}
+    name: body
+  - global_maxpool:
+""",
+    # the same near the probe input's edge: the support probe keeps such a layer's units a
+    # stride step away from the edges
+    "probed_units_off_the_dropped_rows": """
+input: [2, 13, 14]
+layers:
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+  - maxpool: {kernel: 2, stride: 2}
+  - maxpool: {kernel: 2, stride: 2, ceil_mode: true}
+  - conv_transpose: {out: 2, kernel: 1, stride: 2}
+  - conv: {out: 2, kernel: 3, stride: 1}
+  - conv: {out: 4, kernel: 3, padding: 1, groups: 2}
+  - pixel_shuffle: {factor: 2}
+""",
+}
+
+
+@pytest.mark.parametrize("name", PHANTOM)
+def test_inserted_zeros_regressions(name):
+    analysis = _analysis(PHANTOM[name])
+    assert all(c.status == "ok" for c in rfprobe.measure(analysis)), name
+    if name == "padding_stands_for_an_unread_pixel":
+        assert not rfprobe._ends_are_taps(analysis)["global_maxpool1"]
+        assert rfprobe._ends_are_taps(_analysis(UNREAD_ROW))["global_avgpool1"]
