@@ -19,7 +19,7 @@ from netcalc.graph import build_graph
 from netcalc.spec import load_spec_text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_verify_cli import random_merge_spec  # noqa: E402
+from test_verify_cli import SE_TAIL, random_merge_spec  # noqa: E402
 
 # Tails that route channels and space together (a grouped conv read through pixel_shuffle: the
 # gradient covers some channels of a position and not others), upsample or transposed-conv again
@@ -276,16 +276,7 @@ layers:
   - conv_transpose: {out: 2, kernel: 3, stride: 2}
   - upsample: {scale: 2, mode: nearest}
   - conv: {out: 2, kernel: 3, padding: 1}
-    name: body
-  - global_avgpool:
-  - conv: {out: 2, kernel: 1}
-    name: gate
-  - mul:
-    from: [body, gate]
-  - add:
-    from: [mul1, body]
-  - conv: {out: 2, kernel: 3, stride: 1}
-""",
+    name: body""" + SE_TAIL,
     # the pool drops the transposed conv's last output, which alone reads pixel 8; the padding of
     # `body` past the pooled map is given that pixel's field (contract §5: padding positions
     # count), so global pooling's field [-1, 8] ends on a pixel nothing reads: compared as a bound
