@@ -23,12 +23,18 @@ def time_process(args: list[str], repeat: int) -> float:
     return statistics.median(run_process(args)[0] for _ in range(repeat))
 
 
+# As installed: Python's compiled bytecode cached, as pip and a first run leave it. With
+# PYTHONDONTWRITEBYTECODE set and no cache, every run would compile netcalc's modules again
+# (about 60 ms that no installed netcalc pays).
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_process(args: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user + system) of one fresh `python -m netcalc ...` process. CPU
     time is what a busy machine does not inflate much (the wall time grows with the load)."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "netcalc", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, env=ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"netcalc {' '.join(args)} failed")
@@ -50,6 +56,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
+    run_process(["analyze", str(ROOT / "specs" / "tiny_segnet.yaml")])  # leaves the bytecode cache
     baseline = time_process(["--version"], args.repeat)
     print(f"python -m netcalc --version (start-up floor): {baseline * 1000:7.1f} ms")
     print("\nbundled specs (analyze --format json, whole process):")
@@ -62,11 +69,12 @@ def main() -> None:
         for depth in (1000, 2000, 5000, 10000):
             path = Path(tmp) / f"deep{depth}.yaml"
             path.write_text(deep_spec(depth))
-            runs = [run_process(["analyze", str(path), "--format", "json"]) for _ in range(max(1, args.repeat // 2))]
+            runs = [run_process(["analyze", str(path), "--format", "json"]) for _ in range(args.repeat)]
             seconds, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            best = min(r[0] for r in runs)  # the least disturbed run: near an idle machine's time
             per_layer = (seconds - baseline) / depth * 1e6
             growth = "" if previous is None else f"   ×{seconds / previous[0]:.2f} time for ×{depth / previous[1]:.1f} depth"
-            print(f"  {depth:6d} layers  {seconds:7.3f} s wall  {cpu:7.3f} s CPU  "
+            print(f"  {depth:6d} layers  {seconds:7.3f} s wall (best {best:.3f} s)  {cpu:7.3f} s CPU  "
                   f"({per_layer:6.1f} µs/layer above start-up){growth}")
             previous = seconds, depth
     print(f"\nload average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

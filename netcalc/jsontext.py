@@ -32,6 +32,7 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
                type(None): lambda _: "null"}
     out: list[str] = []
     lists: dict[tuple, str] = {}  # (indentation, item type, items) → text
+    dict_leads: dict[tuple, list] = {}  # (indentation, keys) → each member's lead-in
 
     def scalar(item):
         if isinstance(item, str):
@@ -66,16 +67,22 @@ def dumps(value, indent: int = 2, ensure_ascii: bool = True) -> str:
             return
         inner = newline + step
         if isinstance(item, dict):
-            separator = "{" + inner
-            for name, member in item.items():
-                name = string(name) if type(name) is str else key_text(name)
+            # each member's lead-in ("{" or "," and the newline, the key and ": "), made once per
+            # set of string keys and depth: a report's layers all have the same keys (only string
+            # keys are remembered: 1 == True, but their texts differ; no string equals a non-string)
+            shape = (newline, tuple(item))
+            leads = dict_leads.get(shape)
+            if leads is None:
+                leads = [("{" if i == 0 else ",") + inner + key_text(name) + ": " for i, name in enumerate(item)]
+                if all(isinstance(name, str) for name in item):
+                    dict_leads[shape] = leads
+            for lead, member in zip(leads, item.values()):
                 encode = scalars.get(type(member))
                 if encode is not None:
-                    out.append(separator + name + ": " + encode(member))
+                    out.append(lead + encode(member))
                 else:
-                    out.append(separator + name + ": ")
+                    out.append(lead)
                     write(member, inner)
-                separator = "," + inner
             out.append(newline + "}")
             return
         types = set(map(type, item))

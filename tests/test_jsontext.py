@@ -57,3 +57,10 @@ def test_not_json_is_refused_like_the_standard_library():
 def test_every_bundled_report(path):
     data = report.to_dict(analyze_file(path))
     assert jsontext.dumps(data) == json.dumps(data, indent=2)
+
+
+def test_remembered_texts_never_cross_equal_values_of_other_types():
+    # the writer remembers lists' and dicts' key texts; 1 == True == 1.0, but their texts differ
+    value = [{1: [1, 1]}, {True: [True, True]}, {1.0: [1.0, 1.0]}, {"1": ["1"]}, [0.0], [-0.0],
+             {"a": 1}, {"a": 1, "b": [1]}, {"b": 1, "a": 2}]
+    assert jsontext.dumps(value) == json.dumps(value, indent=2)
