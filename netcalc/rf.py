@@ -25,11 +25,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cached_property
 from math import gcd
 
 from netcalc.units import fraction_text
 from netcalc.window import AxisMap
+
+
+class _once:
+    """A value worked out on first read and kept in the instance's __dict__, where the frozen
+    dataclass's equality and hash never look (functools.cached_property, without the lock
+    Python 3.11 takes on every first read: thousands of Fields are read once each)."""
+
+    def __init__(self, compute):
+        self.compute, self.name = compute, compute.__name__
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.compute(obj)
+        return value
 
 
 def _join(a, b):
@@ -59,9 +73,8 @@ class Field:
         return Field(1, 1, (0,), (0,))
 
     # jump, start and size are read for every layer, and a pointwise layer passes its input's
-    # Field objects on unchanged: each is worked out once per Field (kept in its __dict__, which
-    # the frozen dataclass's equality and hash never look at).
-    @cached_property
+    # Field objects on unchanged: each is worked out once per Field.
+    @_once
     def jump(self) -> Fraction:
         return Fraction(self.shift, self.period)
 
@@ -106,7 +119,7 @@ class Field:
     def start(self) -> Fraction | None:
         return self._start
 
-    @cached_property
+    @_once
     def _start(self) -> Fraction | None:
         b = self.bounds(0)
         return None if b is None else Fraction(b[0] + b[1], 2)
