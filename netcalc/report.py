@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from math import prod
 
 from netcalc import __version__, jsontext, units
 from netcalc.analysis import Analysis, LayerResult
@@ -36,13 +37,14 @@ def to_dict(analysis: Analysis) -> dict:
     layers = []
     rf_dicts = {}  # id(LayerRF) → its dict: layers that share a LayerRF (pointwise ones) share it
     for layer in analysis.layers:
+        node = layer.node
         if id(layer.rf) not in rf_dicts:
             rf_dicts[id(layer.rf)] = rf_dict(layer)
         layers.append({
-            "name": layer.name, "type": layer.type, "from": list(layer.node.inputs),
-            "output": list(layer.output), "params": layer.params, "buffers": layer.buffers,
+            "name": node.name, "type": node.kind.name, "from": list(node.inputs),
+            "output": list(node.out_shape), "params": layer.params, "buffers": layer.buffers,
             "macs": layer.macs, "flops": layer.flops, "rf": rf_dicts[id(layer.rf)],
-            "cpr": layer.cpr, "memory": layer_memory[layer.name],
+            "cpr": layer.cpr, "memory": layer_memory[node.name],
         })
     return {
         "schema_version": SCHEMA_VERSION,
@@ -72,10 +74,8 @@ def memory_by_layer(analysis: Analysis) -> dict[str, dict]:
     saved = {layer.name: layer.new_bytes for layer in memory.training.layers}
     out = {}
     for layer in analysis.layers:
-        elements = 1
-        for s in layer.output:
-            elements *= s
-        out[layer.name] = {"output": b * elements * size, "saved": saved[layer.name]}
+        name = layer.node.name
+        out[name] = {"output": b * prod(layer.node.out_shape) * size, "saved": saved[name]}
     return out
 
 
