@@ -191,17 +191,22 @@ def check_param_names(declared: tuple[Param, ...], raw, type_name: str, loc) -> 
 def parse_params(declared: tuple[Param, ...], raw, ndim: int, type_name: str, loc) -> dict:
     """Map a raw parameter mapping onto the declared parameters: resolve aliases, reject
     unknown names (with a did-you-mean), fill defaults, parse each value."""
-    check_param_names(declared, raw, type_name, loc)
     by_name = _by_name(declared)
     values: dict = {}
+    if raw is not None and not isinstance(raw, dict):
+        check_param_names(declared, raw, type_name, loc)  # says what is wrong
     for key, value in (raw or {}).items():
-        p = by_name[key]
+        p = by_name.get(key)
+        if p is None or p.name in values:  # unknown, or given twice under an alias
+            check_param_names(declared, raw, type_name, loc)
         try:
             values[p.name] = parse_value(p, value, ndim)
         except SpecError as exc:  # located only now: a value's place is needed only to report it
             raise exc.located(raw.loc_of(key) if isinstance(raw, YMap) else loc) from None
     for p in declared:
         if p.name not in values:
+            if p.required:
+                check_param_names(declared, raw, type_name, loc)
             needs_dims = p.kind in ("dims", "padding") and p.default is not None
             values[p.name] = parse_value(p, p.default, ndim, loc) if needs_dims else p.default
     return values
