@@ -207,6 +207,19 @@ def parse_params(declared: tuple[Param, ...], raw, ndim: int, type_name: str, lo
         if p.name not in values:
             if p.required:
                 check_param_names(declared, raw, type_name, loc)
-            needs_dims = p.kind in ("dims", "padding") and p.default is not None
-            values[p.name] = parse_value(p, p.default, ndim, loc) if needs_dims else p.default
+            values[p.name] = _default(p, ndim)
     return values
+
+
+_DEFAULTS: dict[tuple, object] = {}  # (id of a Param, spatial dims) → (the Param, its parsed default)
+
+
+def _default(p: Param, ndim: int):
+    """A parameter's default at `ndim` spatial dims (a per-dim default such as stride 1 becomes
+    (1, 1)); parsed once per type and dimensionality, not once per layer."""
+    if not (p.kind in ("dims", "padding") and p.default is not None):
+        return p.default
+    known = _DEFAULTS.get((id(p), ndim))
+    if known is None or known[0] is not p:
+        known = _DEFAULTS[(id(p), ndim)] = (p, parse_value(p, p.default, ndim))
+    return known[1]
