@@ -360,6 +360,18 @@ def _one_axis(axis, nd, value, rest):
     return tuple(value if a == axis else rest for a in range(nd))
 
 
+def _axis_passes(nd, kernel, stride, dilation, pads):
+    """The one-axis passes of a kernel of ones (an outer product of per-axis kernels of ones):
+    per axis, (axis, k, s, d, before, plain) with that axis's kernel, stride, dilation and leading
+    pad and 1, 1, 1, 0 along the others; `plain`: one tap, stride 1, no leading pad along it."""
+    kernel, stride, dilation = _as_tuple(kernel, nd), _as_tuple(stride, nd), _as_tuple(dilation, nd)
+    pads_before = _pads_before(pads, nd)
+    for axis in range(nd):
+        k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
+        plain = kernel[axis] == stride[axis] == 1 and pads_before[axis] == 0
+        yield axis, k, s, d, _one_axis(axis, nd, pads_before[axis], 0), plain
+
+
 def correlate_support_adjoint(dy, kernel, stride, dilation, pads, spatial):
     """Where conv's dX is nonzero for a boolean dY and a kernel of ones (the support probe of
     `verify --rf`): col2im's scatter (`_scatter_windows`) of dY itself, OR-ed (``+=`` on bool),
@@ -367,13 +379,9 @@ def correlate_support_adjoint(dy, kernel, stride, dilation, pads, spatial):
     data adjoint is the product of the per-axis adjoints (each with its own stride, dilation,
     leading pad and crop): exact, with Σk instead of Πk passes over the arrays."""
     nd = dy.ndim - 2
-    kernel, stride, dilation = _as_tuple(kernel, nd), _as_tuple(stride, nd), _as_tuple(dilation, nd)
-    pads_before = _pads_before(pads, nd)
-    for axis in range(nd):
-        k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
-        before = _one_axis(axis, nd, pads_before[axis], 0)
+    for axis, k, s, d, before, plain in _axis_passes(nd, kernel, stride, dilation, pads):
         out_size = tuple(dy.shape[2:])
-        if kernel[axis] == stride[axis] == 1 and pads_before[axis] == 0 and out_size[axis] == spatial[axis]:
+        if plain and out_size[axis] == spatial[axis]:
             continue  # one tap at the same place: pointwise along this axis (DenseNet's 1×1 convs)
         size = out_size[:axis] + (spatial[axis],) + out_size[axis + 1:]
         buf = np.zeros(dy.shape[:2] + _accumulation_extent(k, s, d, before, out_size, size), dtype=bool)
@@ -388,12 +396,8 @@ def correlate_support(dy, kernel, stride, dilation, pads, out_size):
     the support probe): any over each window of `_window_view`, one axis at a time (see
     `correlate_support_adjoint` for why per axis is exact)."""
     nd = dy.ndim - 2
-    kernel, stride, dilation = _as_tuple(kernel, nd), _as_tuple(stride, nd), _as_tuple(dilation, nd)
-    pads_before = _pads_before(pads, nd)
-    for axis in range(nd):
-        k, s, d = (_one_axis(axis, nd, v, 1) for v in (kernel[axis], stride[axis], dilation[axis]))
-        before = _one_axis(axis, nd, pads_before[axis], 0)
-        if kernel[axis] == stride[axis] == 1 and pads_before[axis] == 0 and out_size[axis] == dy.shape[2 + axis]:
+    for axis, k, s, d, before, plain in _axis_passes(nd, kernel, stride, dilation, pads):
+        if plain and out_size[axis] == dy.shape[2 + axis]:
             continue  # pointwise along this axis
         size = tuple(dy.shape[2:axis + 2]) + (out_size[axis],) + tuple(dy.shape[axis + 3:])
         padded = _pad_to_windows(dy, k, s, d, before, size, pad_value=False)

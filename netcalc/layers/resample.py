@@ -119,17 +119,24 @@ def _scales(scale, nd):
     return tuple(None if s is None else float(s) for s in scale)
 
 
+def _axis_plans(in_shape, out_size, mode, scale):
+    """Per spatial axis of an (N, C, *spatial) input: (axis, input size, i0, i1, lam), the plan
+    that forward, backward and the support probe all walk (resizing is separable over axes)."""
+    from netcalc.kernels import _as_tuple
+
+    nd = len(in_shape) - 2
+    for axis, (n, o, sc) in enumerate(zip(in_shape[2:], _as_tuple(out_size, nd), _scales(scale, nd))):
+        yield (axis, n, *_upsample_axis_plan(n, o, mode, sc))
+
+
 def upsample_forward(x, out_size, mode, scale=None):
     """'nearest' or 'linear' (bi/tri-linear, align_corners=False) resize, separable over dims."""
     import numpy as np
 
-    from netcalc.kernels import _as_tuple, _broadcast_axis
+    from netcalc.kernels import _broadcast_axis
 
-    nd = x.ndim - 2
-    out_size = _as_tuple(out_size, nd)
     y = x
-    for axis, (n, o, sc) in enumerate(zip(x.shape[2:], out_size, _scales(scale, nd))):
-        i0, i1, lam = _upsample_axis_plan(n, o, mode, sc)
+    for axis, _, i0, i1, lam in _axis_plans(x.shape, out_size, mode, scale):
         first = np.take(y, i0, axis=2 + axis)
         if mode == "nearest":
             y = first
@@ -146,13 +153,8 @@ def upsample_support(dy, x_shape, out_size, mode, scale=None):
     equal indices is one `logical_or.reduceat` (no slow `ufunc.at`)."""
     import numpy as np
 
-    from netcalc.kernels import _as_tuple
-
-    nd = len(x_shape) - 2
-    out_size = _as_tuple(out_size, nd)
     dx = dy
-    for axis, (n, o, sc) in enumerate(zip(x_shape[2:], out_size, _scales(scale, nd))):
-        i0, i1, lam = _upsample_axis_plan(n, o, mode, sc)
+    for axis, n, i0, i1, lam in _axis_plans(x_shape, out_size, mode, scale):
         moved = np.moveaxis(dx, 2 + axis, 0)
         acc = np.zeros((n,) + moved.shape[1:], dtype=bool)
         taps = [(i0, moved)] if mode == "nearest" else [(i0, moved), (i1[lam > 0], moved[lam > 0])]
@@ -168,13 +170,8 @@ def upsample_backward(dy, x_shape, out_size, mode, scale=None):
     """Adjoint of :func:`upsample_forward`: scatter-add through the same plan."""
     import numpy as np
 
-    from netcalc.kernels import _as_tuple
-
-    nd = len(x_shape) - 2
-    out_size = _as_tuple(out_size, nd)
     dx = dy
-    for axis, (n, o, sc) in enumerate(zip(x_shape[2:], out_size, _scales(scale, nd))):
-        i0, i1, lam = _upsample_axis_plan(n, o, mode, sc)
+    for axis, n, i0, i1, lam in _axis_plans(x_shape, out_size, mode, scale):
         moved = np.moveaxis(dx, 2 + axis, 0)
         acc = np.zeros((n,) + moved.shape[1:], dtype=dy.dtype)
         if mode == "nearest":
