@@ -16,6 +16,18 @@ from netcalc.errors import Loc, SpecError
 
 # libyaml's composer when PyYAML has it (about 10× faster); either way only composing runs.
 _FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_NODES = 1_000_000  # a billion-laughs alias bomb stops here instead of eating memory
+MAX_FILE_BYTES = 16 * 2**20
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 class _SpecLoader(_FAST_SAFE_LOADER):
@@ -33,18 +45,6 @@ class _SpecLoader(_FAST_SAFE_LOADER):
         if tag is None:
             tag = self._tags[key] = super().resolve(kind, value, implicit)
         return tag
-MAX_NODES = 1_000_000  # a billion-laughs alias bomb stops here instead of eating memory
-MAX_FILE_BYTES = 16 * 2**20
-
-_SCALAR_TAGS = {
-    "tag:yaml.org,2002:str",
-    "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool",
-    "tag:yaml.org,2002:null",
-}
-_SEQ_TAG = "tag:yaml.org,2002:seq"
-_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 class _Located:
@@ -158,7 +158,7 @@ class _Converter:
         self._scalar_values = {}  # (tag, text) → value: a spec repeats the same few scalars
 
     def _loc(self, node) -> Loc:
-        return Loc(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+        return _mark_loc(self.name, node)
 
     def convert(self, node):
         """The node's value; a list or mapping also keeps its node, to tell locations from."""
