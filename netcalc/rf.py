@@ -131,7 +131,7 @@ def through(field: Field, amap: AxisMap) -> Field:
     period = amap.period_out * field.period // gcd(field.period, amap.period_in)
     input_advance = amap.period_in * period // amap.period_out
     shift = field.shift * input_advance // field.period
-    los, his, fixed = [], [], []
+    parts = []
     for o in range(period):
         sliding = still = None
         for i in amap.inputs_of(o):
@@ -139,10 +139,8 @@ def through(field: Field, amap: AxisMap) -> Field:
             # the input's periods: same residues (same fixed parts), sliding parts q·shift on
             sliding = _join(sliding, field.sliding(i))
             still = _join(still, field.fixed[i % field.period])
-        los.append(None if sliding is None else sliding[0])
-        his.append(None if sliding is None else sliding[1])
-        fixed.append(still)
-    return _reduced(Field(period, shift, tuple(los), tuple(his), tuple(fixed)))
+        parts.append((sliding, still))
+    return _assembled(period, shift, parts)
 
 
 def per_axis(rule, arguments) -> list[Field]:
@@ -174,16 +172,22 @@ def union(fields: list[Field], broadcast: list[Field]) -> Field:
     gate = None
     for f in broadcast:
         gate = _join(gate, f.bounds(0))
-    los, his, fixed = [], [], []
+    parts = []
     for o in range(period):
         sliding, still = None, gate
         for f in fields:
             sliding = _join(sliding, f.sliding(o))
             still = _join(still, f.fixed[o % f.period])
-        los.append(None if sliding is None else sliding[0])
-        his.append(None if sliding is None else sliding[1])
-        fixed.append(still)
-    return _reduced(Field(period, shift, tuple(los), tuple(his), tuple(fixed)))
+        parts.append((sliding, still))
+    return _assembled(period, shift, parts)
+
+
+def _assembled(period: int, shift: int, parts: list) -> Field:
+    """The Field whose residue r has the sliding part parts[r][0] and the fixed part
+    parts[r][1] (either may be None), at its smallest period."""
+    los = tuple(None if sliding is None else sliding[0] for sliding, _ in parts)
+    his = tuple(None if sliding is None else sliding[1] for sliding, _ in parts)
+    return _reduced(Field(period, shift, los, his, tuple(still for _, still in parts)))
 
 
 def _reduced(field: Field) -> Field:

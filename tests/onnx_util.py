@@ -72,3 +72,27 @@ def layer_rows(analysis, with_names=True) -> list:
 
 def totals(analysis) -> dict:
     return report.to_dict(analysis)["totals"]
+
+
+def torch_export(module, x, path, opset: int, dynamo: bool = False):
+    """Write `module` (put in eval mode) to `path` with PyTorch's exporter (TorchScript, or dynamo)
+    and return its own output on the torch tensor x, the reference."""
+    import torch
+
+    module.eval()
+    torch.onnx.export(module, (x,), str(path), opset_version=opset, dynamo=dynamo, input_names=["x"],
+                      output_names=["y"])
+    with torch.no_grad():
+        return module(x).numpy()
+
+
+def read_and_run(path, x):
+    """The ONNX file as netcalc reads it: (spec, graph, the executor's output of its last layer on
+    the numpy array x, with the file's own weights)."""
+    from netcalc.graph import build_graph
+    from netcalc.onnx.reader import load_onnx
+
+    spec = load_onnx(path)
+    graph = build_graph(spec)
+    last = spec.layers[-1].name
+    return spec, graph, Executor(graph, spec.weights()).forward(x, keep={last}).outputs[last]

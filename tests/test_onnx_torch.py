@@ -12,13 +12,10 @@ torch = pytest.importorskip("torch", reason="optional: pip install torch==2.13.0
 pytest.importorskip("onnx")
 
 from torch import nn
-from onnx_util import assert_close, layer_rows
+from onnx_util import assert_close, layer_rows, read_and_run, torch_export
 
 from helpers import analyze_spec
 from netcalc.analysis import analyze_graph
-from netcalc.executor import Executor
-from netcalc.graph import build_graph
-from netcalc.onnx.reader import load_onnx
 
 
 class Stem(nn.Module):
@@ -70,10 +67,7 @@ def export(module, tmp_path, opset, shape=(1, 3, 32, 32)):
     torch.manual_seed(0)
     x = torch.randn(*shape)
     path = tmp_path / f"net{opset}.onnx"
-    torch.onnx.export(module, (x,), str(path), opset_version=opset, dynamo=False,
-                      input_names=["x"], output_names=["y"])
-    with torch.no_grad():
-        want = module(x).numpy()
+    want = torch_export(module, x, path, opset)
     return path, x.numpy(), want
 
 
@@ -82,13 +76,11 @@ def test_torchscript_export_reads_with_module_paths_and_equal_outputs(opset, tmp
     torch.manual_seed(1)
     net = Net()
     path, x, want = export(net, tmp_path, opset)
-    spec = load_onnx(path)
+    spec, graph, got = read_and_run(path, x)
     names = [d.name for d in spec.layers]
     for expected in ("stem.conv1", "stem.act", "stem.pool", "layer1.0.dw", "layer1.0.hs", "layer1.1.pw",
                      "up", "gelu", "resize", "avg", "head", "fc", "leaky", "softmax"):
         assert expected in names, (expected, names)
-    graph = build_graph(spec)
-    got = Executor(graph, spec.weights()).forward(x, keep={names[-1]}).outputs[names[-1]]
     assert_close(got, want, what="output")
     analysis = analyze_graph(graph)
     assert analysis.total("params") == sum(p.numel() for p in net.parameters())
@@ -101,9 +93,7 @@ def test_torch_stem_numbers_equal_the_spec_written_by_hand(tmp_path):
     torch.manual_seed(2)
     net = nn.Sequential(Stem(), Block(8), Block(8))
     path, x, want = export(net, tmp_path, 17)
-    spec = load_onnx(path)
-    graph = build_graph(spec)
-    got = Executor(graph, spec.weights()).forward(x, keep={spec.layers[-1].name}).outputs[spec.layers[-1].name]
+    spec, graph, got = read_and_run(path, x)
     assert_close(got, want, what="output")
     rows = layer_rows(analyze_graph(graph), with_names=False)
     assert rows == layer_rows(analyze_spec((3, 32, 32), _hand_spec()), with_names=False)
@@ -127,11 +117,9 @@ def test_batchnorm_folded_by_the_exporter_is_gone(tmp_path):
     net[1].running_mean.normal_()
     net[1].running_var.uniform_(0.5, 1.5)
     path, x, want = export(net, tmp_path, 17)
-    spec = load_onnx(path)
-    analysis = analyze_graph(build_graph(spec))
+    _, graph, got = read_and_run(path, x)
+    analysis = analyze_graph(graph)
     types = [layer.type for layer in analysis.layers]
-    graph = build_graph(spec)
-    got = Executor(graph, spec.weights()).forward(x, keep={spec.layers[-1].name}).outputs[spec.layers[-1].name]
     assert_close(got, want, what="output")
     if "batchnorm" not in types:
         assert types == ["conv", "relu"] and analysis.layers[0].params == 4 * 27 + 4
@@ -145,14 +133,10 @@ def test_dynamo_export_at_opset_18_reads_with_module_paths(tmp_path):
     net = Net().eval()
     x = torch.randn(1, 3, 32, 32)
     path = tmp_path / "dynamo.onnx"
-    torch.onnx.export(net, (x,), str(path), opset_version=18, dynamo=True, input_names=["x"], output_names=["y"])
-    with torch.no_grad():
-        want = net(x).numpy()
-    spec = load_onnx(path)
+    want = torch_export(net, x, path, 18, dynamo=True)
+    spec, graph, got = read_and_run(path, x.numpy())
     names = [d.name for d in spec.layers]
     for expected in ("stem.conv1", "stem.act", "layer1.0.dw", "layer1.0.hs", "layer1.1.add", "up", "gelu", "fc"):
         assert expected in names, (expected, names)
-    graph = build_graph(spec)
-    got = Executor(graph, spec.weights()).forward(x.numpy(), keep={names[-1]}).outputs[names[-1]]
     assert_close(got, want, what="output")
     assert analyze_graph(graph).total("params") == sum(p.numel() for p in net.parameters())

@@ -13,13 +13,10 @@ torch = pytest.importorskip("torch", reason="optional: pip install torch==2.13.0
 pytest.importorskip("onnx")
 
 from torch import nn
-from onnx_util import assert_close, layer_rows
+from onnx_util import assert_close, layer_rows, read_and_run, torch_export
 
 from helpers import analyze_spec
 from netcalc.analysis import analyze_graph
-from netcalc.executor import Executor
-from netcalc.graph import build_graph
-from netcalc.onnx.reader import load_onnx
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -118,14 +115,8 @@ def test_contract_7_module_exported_by_pytorch_reads_with_equal_outputs_and_numb
     net = Net7().eval()
     x = torch.randn(2, 3, 16, 16)
     path = tmp_path / f"net7_{opset}.onnx"
-    torch.onnx.export(net, (x,), str(path), opset_version=opset, dynamo=dynamo, input_names=["x"],
-                      output_names=["y"])
-    with torch.no_grad():
-        want = net(x).numpy()
-    spec = load_onnx(path)
-    graph = build_graph(spec)
-    last = spec.layers[-1].name
-    got = Executor(graph, spec.weights()).forward(x.numpy(), keep={last}).outputs[last]
+    want = torch_export(net, x, path, opset, dynamo)
+    spec, graph, got = read_and_run(path, x.numpy())
     assert_close(got, want, what="output")
     analysis = analyze_graph(graph)
     assert {layer.type for layer in analysis.layers} == EXPECTED_TYPES
@@ -145,12 +136,8 @@ def test_dynamo_exports_of_modules_torchscript_cannot_write(tmp_path):
     net = nn.Sequential(nn.Conv2d(3, 6, 1), nn.ChannelShuffle(3), nn.Softplus(beta=1.5, threshold=0.5)).eval()
     x = torch.randn(2, 3, 5, 5)
     path = tmp_path / "dyn.onnx"
-    torch.onnx.export(net, (x,), str(path), opset_version=18, dynamo=True, input_names=["x"], output_names=["y"])
-    with torch.no_grad():
-        want = net(x).numpy()
-    spec = load_onnx(path)
-    graph = build_graph(spec)
-    last = spec.layers[-1].name
-    assert_close(Executor(graph, spec.weights()).forward(x.numpy(), keep={last}).outputs[last], want, what="output")
+    want = torch_export(net, x, path, 18, dynamo=True)
+    spec, graph, got = read_and_run(path, x.numpy())
+    assert_close(got, want, what="output")
     assert [(node.kind.name, {k: v for k, v in node.params.items() if k != "bias"}) for node in graph.nodes][1:] == \
         [("channel_shuffle", {"groups": 3}), ("softplus", {"beta": 1.5, "threshold": 0.5})]
